@@ -1,0 +1,235 @@
+//! What `GET /v1/checkouts/{id}` and `GET /v1/orders/{number}` show, read in one place so
+//! the 202 of a submission and every later read agree field for field.
+
+use cartwright_shared::money::Minor;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutView {
+    pub id: String,
+    pub status: String,
+    pub currency: String,
+    pub subtotal: Minor,
+    pub shipping: Minor,
+    pub tax: Minor,
+    pub total: Minor,
+    pub customer: Value,
+    pub shipping_address: Value,
+    pub orders: Vec<OrderView>,
+    pub history: Vec<HistoryEntry>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub principal: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub number: String,
+    pub checkout_id: String,
+    pub store: String,
+    pub status: String,
+    pub currency: String,
+    pub subtotal: Minor,
+    pub shipping: Minor,
+    pub tax: Minor,
+    pub total: Minor,
+    pub items: Vec<ItemView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i32,
+    pub unit_price: Minor,
+    pub line_total: Minor,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct HistoryEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckoutRow {
+    id: String,
+    principal: String,
+    status: String,
+    currency: String,
+    subtotal: i64,
+    shipping: i64,
+    tax: i64,
+    total: i64,
+    customer: Value,
+    shipping_address: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    number: String,
+    checkout_id: String,
+    store_id: String,
+    status: String,
+    currency: String,
+    subtotal: i64,
+    shipping: i64,
+    tax: i64,
+    total: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    order_number: String,
+    sku: String,
+    title: String,
+    quantity: i32,
+    unit_price: i64,
+    line_total: i64,
+}
+
+const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, created_at, updated_at";
+
+pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<CheckoutView>> {
+    let Some(row): Option<CheckoutRow> = sqlx::query_as(
+        "SELECT id, principal, status, currency, subtotal, shipping, tax, total, customer,
+                shipping_address, created_at, updated_at
+         FROM checkouts WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let orders: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE checkout_id = $1 ORDER BY store_id"
+    )))
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let numbers: Vec<String> = orders.iter().map(|o| o.number.clone()).collect();
+    let mut items = items_of(conn, &numbers).await?;
+    let history: Vec<HistoryEntry> = sqlx::query_as(
+        "SELECT order_number, from_status AS from, to_status AS to, actor, reason, at
+         FROM status_history WHERE checkout_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    Ok(Some(CheckoutView {
+        id: row.id,
+        principal: row.principal,
+        status: row.status,
+        currency: row.currency,
+        subtotal: Minor(row.subtotal),
+        shipping: Minor(row.shipping),
+        tax: Minor(row.tax),
+        total: Minor(row.total),
+        customer: row.customer,
+        shipping_address: row.shipping_address,
+        orders: orders
+            .into_iter()
+            .map(|o| {
+                let own = take_items(&mut items, &o.number);
+                order_view(o, own, None)
+            })
+            .collect(),
+        history,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
+/// An order and the principal whose checkout it belongs to.
+pub async fn order(
+    conn: &mut PgConnection,
+    number: &str,
+) -> sqlx::Result<Option<(String, OrderView)>> {
+    let Some(row): Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE number = $1"
+    )))
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let principal: String = sqlx::query_scalar("SELECT principal FROM checkouts WHERE id = $1")
+        .bind(&row.checkout_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let items = items_of(conn, std::slice::from_ref(&row.number)).await?;
+    let history: Vec<HistoryEntry> = sqlx::query_as(
+        "SELECT order_number, from_status AS from, to_status AS to, actor, reason, at
+         FROM status_history WHERE order_number = $1 ORDER BY id",
+    )
+    .bind(number)
+    .fetch_all(&mut *conn)
+    .await?;
+    let items = items.into_iter().map(item_view).collect();
+    Ok(Some((principal, order_view(row, items, Some(history)))))
+}
+
+async fn items_of(conn: &mut PgConnection, numbers: &[String]) -> sqlx::Result<Vec<ItemRow>> {
+    sqlx::query_as(
+        "SELECT order_number, sku, title, quantity, unit_price, line_total
+         FROM order_items WHERE order_number = ANY($1) ORDER BY order_number, position",
+    )
+    .bind(numbers)
+    .fetch_all(conn)
+    .await
+}
+
+fn take_items(items: &mut Vec<ItemRow>, number: &str) -> Vec<ItemView> {
+    let (own, rest): (Vec<ItemRow>, Vec<ItemRow>) =
+        std::mem::take(items).into_iter().partition(|i| i.order_number == number);
+    *items = rest;
+    own.into_iter().map(item_view).collect()
+}
+
+fn item_view(i: ItemRow) -> ItemView {
+    ItemView {
+        sku: i.sku,
+        title: i.title,
+        quantity: i.quantity,
+        unit_price: Minor(i.unit_price),
+        line_total: Minor(i.line_total),
+    }
+}
+
+fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<Vec<HistoryEntry>>) -> OrderView {
+    OrderView {
+        number: o.number,
+        checkout_id: o.checkout_id,
+        store: o.store_id,
+        status: o.status,
+        currency: o.currency,
+        subtotal: Minor(o.subtotal),
+        shipping: Minor(o.shipping),
+        tax: Minor(o.tax),
+        total: Minor(o.total),
+        items,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        history,
+    }
+}

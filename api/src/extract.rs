@@ -1,0 +1,140 @@
+//! Extractors that turn a request into checked values or a clear 4xx: the API key and
+//! its role, and a JSON body parsed with the path of any bad field.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use cartwright_shared::api_keys::{self, Principal, Role};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest JSON body any endpoint accepts.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Any valid, unrevoked API key.
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .ok_or(ApiError::Unauthenticated)?;
+        api_keys::authenticate(&state.pool, presented)
+            .await?
+            .map(Authenticated)
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
+/// A key with the storefront role.
+pub struct Storefront(pub Principal);
+
+/// A key with the ops role.
+pub struct Ops(pub Principal);
+
+async fn with_role(
+    parts: &mut Parts,
+    state: &AppState,
+    role: Role,
+) -> Result<Principal, ApiError> {
+    let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+    if principal.role == role {
+        Ok(principal)
+    } else {
+        Err(ApiError::Forbidden {
+            role: principal.role.as_str(),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Storefront {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        with_role(parts, state, Role::Storefront).await.map(Self)
+    }
+}
+
+impl FromRequestParts<AppState> for Ops {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        with_role(parts, state, Role::Ops).await.map(Self)
+    }
+}
+
+/// A JSON body: 415 without a JSON content type, 413 over [`BODY_LIMIT`], 400 when it
+/// is not JSON at all, 422 naming the field when it is JSON of the wrong shape.
+/// Keeps the parsed document too, for idempotency hashing.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub json: Value,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let raw = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(_) => {
+                    ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+                }
+                other => ApiError::MalformedJson(other.body_text()),
+            })?;
+        let json: Value = serde_json::from_slice(&raw).map_err(|e| {
+            ApiError::MalformedJson(format!("request body is not valid JSON: {e}"))
+        })?;
+        // serde would read a struct from an array too; every body here is an object.
+        if !json.is_object() {
+            return Err(ApiError::invalid("body", "request body must be a JSON object"));
+        }
+        let value = serde_path_to_error::deserialize(&json)
+            .map_err(|err| data_error(&err.path().to_string(), &err.inner().to_string()))?;
+        Ok(Self { value, json })
+    }
+}
+
+/// serde names a missing field only in its message (an unknown one is already in the
+/// path); put it into the path so `field` always points at the culprit.
+fn data_error(path: &str, message: &str) -> ApiError {
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (".", None) => "body".to_owned(),
+        (path, None) => path.to_owned(),
+    };
+    let code = if message.starts_with("missing field") {
+        "missing_field"
+    } else {
+        "invalid_field"
+    };
+    ApiError::Invalid {
+        code,
+        message: format!("{field}: {message}"),
+        field,
+    }
+}

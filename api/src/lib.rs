@@ -1,0 +1,14 @@
+//! Cartwright's HTTP API: intake for storefronts, the ops API, health. `main` only
+//! parses the configuration and calls [`Application::build`].
+
+pub mod checkout;
+pub mod error;
+pub mod extract;
+pub mod rate_limit;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod validate;
+
+pub use startup::Application;

@@ -1,0 +1,71 @@
+//! `GET /v1/catalog?store=`: what can be bought, at what price, and how many are left.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use cartwright_shared::money::Minor;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use crate::error::ApiError;
+use crate::extract::Authenticated;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct SkuView {
+    sku: String,
+    store: String,
+    title: String,
+    price: Minor,
+    currency: String,
+    stock: i32,
+    reserved: i32,
+    available: i32,
+    low_stock_threshold: i32,
+}
+
+type SkuRow = (String, String, String, i64, String, i32, i32, i32);
+
+const COLUMNS: &str = "sku, store_id, title, price, currency, stock, reserved, low_stock_threshold";
+
+fn view((sku, store, title, price, currency, stock, reserved, threshold): SkuRow) -> SkuView {
+    SkuView {
+        sku,
+        store,
+        title,
+        price: Minor(price),
+        currency,
+        stock,
+        reserved,
+        available: stock - reserved,
+        low_stock_threshold: threshold,
+    }
+}
+
+pub async fn sku_view(conn: &mut PgConnection, sku: &str) -> sqlx::Result<SkuView> {
+    let row: SkuRow =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM skus WHERE sku = $1")))
+            .bind(sku)
+            .fetch_one(conn)
+            .await?;
+    Ok(view(row))
+}
+
+#[derive(Deserialize)]
+pub struct CatalogQuery {
+    store: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(_): Authenticated,
+    Query(query): Query<CatalogQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows: Vec<SkuRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM skus WHERE ($1::TEXT IS NULL OR store_id = $1) ORDER BY sku"
+    )))
+    .bind(query.store)
+    .fetch_all(&state.pool)
+    .await?;
+    let items: Vec<SkuView> = rows.into_iter().map(view).collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}

@@ -1,0 +1,84 @@
+//! `POST /v1/checkouts` and `GET /v1/checkouts/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cartwright_shared::api_keys::Role;
+
+use crate::checkout::idempotency::{self, MAX_KEY_LEN};
+use crate::checkout::request::{CheckoutBody, CheckoutRequest};
+use crate::checkout::submit::{self, Submission};
+use crate::checkout::view;
+use crate::error::ApiError;
+use crate::extract::{Authenticated, JsonBody, Storefront};
+use crate::state::AppState;
+
+pub async fn create(
+    State(state): State<AppState>,
+    Storefront(principal): Storefront,
+    headers: HeaderMap,
+    body: JsonBody<CheckoutBody>,
+) -> Result<Response, ApiError> {
+    state
+        .intake_limiter
+        .check(principal.key_id)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let key = idempotency_key(&headers)?;
+    let request_hash = idempotency::request_hash(&body.json);
+    let request = CheckoutRequest::try_from(body.value)?;
+
+    let accepted = submit::submit(
+        &state.pool,
+        Submission {
+            principal: &principal.name,
+            idempotency_key: &key,
+            request_hash: &request_hash,
+            request,
+            hold_for: state.config.reservations.ttl,
+        },
+    )
+    .await?;
+    let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::ACCEPTED);
+    let mut response = (status, Json(accepted.body)).into_response();
+    if accepted.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    const FIELD: &str = "Idempotency-Key";
+    let value = headers
+        .get(idempotency::HEADER)
+        .ok_or_else(|| ApiError::missing(FIELD))?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=MAX_KEY_LEN).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                FIELD,
+                format!("{FIELD} must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"),
+            )
+        })?;
+    Ok(key.to_owned())
+}
+
+/// A storefront sees only its own checkouts (another's answers 404, revealing nothing);
+/// ops see all.
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<view::CheckoutView>, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    match view::checkout(&mut conn, &id).await? {
+        Some(checkout) if principal.role == Role::Ops || checkout.principal == principal.name => {
+            Ok(Json(checkout))
+        }
+        _ => Err(ApiError::NotFound(format!("checkout {id}"))),
+    }
+}

@@ -1,0 +1,41 @@
+//! The HTTP surface: one module per resource.
+
+mod catalog;
+mod checkouts;
+mod health;
+mod ops_catalog;
+mod ops_stores;
+mod orders;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/checkouts", post(checkouts::create))
+        .route("/v1/checkouts/{id}", get(checkouts::show))
+        .route("/v1/orders/{number}", get(orders::show))
+        .route("/v1/catalog", get(catalog::list))
+        .route("/v1/ops/stores", get(ops_stores::list))
+        .route("/v1/ops/stores/{id}", put(ops_stores::upsert))
+        .route("/v1/ops/catalog/{sku}", put(ops_catalog::upsert))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,24 @@
+//! `GET /v1/orders/{number}`: one store order with its lines and history.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cartwright_shared::api_keys::Role;
+
+use crate::checkout::view::{self, OrderView};
+use crate::error::ApiError;
+use crate::extract::Authenticated;
+use crate::state::AppState;
+
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(number): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    match view::order(&mut conn, &number).await? {
+        Some((owner, order)) if principal.role == Role::Ops || owner == principal.name => {
+            Ok(Json(order))
+        }
+        _ => Err(ApiError::NotFound(format!("order {number}"))),
+    }
+}

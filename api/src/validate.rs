@@ -1,0 +1,124 @@
+//! Field rules shared by every endpoint: bounded text without control characters,
+//! e-mail addresses, phone numbers, country codes. Each failure names its field.
+
+use cartwright_shared::country;
+
+use crate::error::ApiError;
+
+pub const MAX_TEXT: usize = 200;
+
+/// A required string of 1..=200 characters, trimmed, without control characters.
+pub fn required_text(field: &str, value: Option<String>) -> Result<String, ApiError> {
+    optional_text(field, value)?.ok_or_else(|| ApiError::missing(field))
+}
+
+/// Like [`required_text`], but absent, null and blank are all `None`.
+pub fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {MAX_TEXT} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} contains a control character"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+pub fn email(field: &str, value: Option<String>) -> Result<String, ApiError> {
+    let value = required_text(field, value)?;
+    let bad = || ApiError::invalid(field, format!("{field} is not an e-mail address"));
+    let (local, domain) = value.rsplit_once('@').ok_or_else(bad)?;
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    if local.is_empty() || local.len() > 64 || local.contains(char::is_whitespace) || !domain_ok
+    {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
+/// E.164: a plus, then 7 to 15 digits, the first not zero.
+pub fn phone(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(value) = optional_text(field, value)? else {
+        return Ok(None);
+    };
+    let digits = value.strip_prefix('+').unwrap_or("");
+    let ok = (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(Some(value))
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be in E.164 form, e.g. +14155550100"),
+        ))
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code, returned upper-case.
+pub fn country_code(field: &str, value: Option<String>) -> Result<String, ApiError> {
+    let value = required_text(field, value)?.to_ascii_uppercase();
+    if country::is_iso_alpha2(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{field} {value:?} is not an ISO 3166-1 alpha-2 country code"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(required_text("f", s("  a  ")).unwrap(), "a");
+        assert!(required_text("f", s("   ")).is_err());
+        assert!(required_text("f", None).is_err());
+        assert!(required_text("f", s("a\u{7}b")).is_err());
+        assert!(required_text("f", s("a\nb")).is_err());
+        assert!(required_text("f", Some("é".repeat(200))).is_ok());
+        assert!(required_text("f", Some("é".repeat(201))).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("e", s("jane@example.com")).is_ok());
+        for bad in ["jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "jane@ex..com"] {
+            assert!(email("e", s(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_and_countries() {
+        assert!(phone("p", s("+14155550100")).is_ok());
+        assert!(phone("p", None).unwrap().is_none());
+        assert!(phone("p", s("4155550100")).is_err());
+        assert!(phone("p", s("+1415555010O")).is_err());
+        assert_eq!(country_code("c", s("us")).unwrap(), "US");
+        assert!(country_code("c", s("XX")).is_err());
+        assert!(country_code("c", s("USA")).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Every route but the health checks wants a valid key (401 without one) of the right
+//! role (403 with the other role); revoked keys are refused like unknown ones.
+
+use cartwright_testkit::{TestApp, demo_checkout};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// (method, path, body, the role that may call it: None for any role)
+fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
+    vec![
+        (Method::POST, "/v1/checkouts", demo_checkout(), Some("storefront")),
+        (Method::GET, "/v1/checkouts/chk_x", Value::Null, None),
+        (Method::GET, "/v1/orders/MO-X", Value::Null, None),
+        (Method::GET, "/v1/catalog", Value::Null, None),
+        (Method::GET, "/v1/ops/stores", Value::Null, Some("ops")),
+        (Method::PUT, "/v1/ops/stores/nordwind", json!({"name": "N"}), Some("ops")),
+        (Method::PUT, "/v1/ops/catalog/NORD-1001", json!({"price": "1.00"}), Some("ops")),
+    ]
+}
+
+async fn call(app: &TestApp, method: &Method, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method.clone(), app.url(path))
+        .header("Idempotency-Key", "auth-test");
+    if !body.is_null() {
+        request = request.json(body);
+    }
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_route_checks_the_key_and_its_role() {
+    let app = TestApp::spawn().await;
+    let revoked = app.key("gone", cartwright_shared::api_keys::Role::Ops).await;
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE principal = 'gone'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    for (method, path, body, role) in routes() {
+        for key in [None, Some("cw_sf_not-a-real-key"), Some(revoked.as_str())] {
+            let (status, error) = call(&app, &method, path, &body, key).await;
+            assert_eq!(status, 401, "{method} {path} with {key:?}");
+            assert_eq!(error["error"]["code"], "unauthenticated");
+        }
+        let wrong = match role {
+            Some("storefront") => Some(&app.ops_key),
+            Some("ops") => Some(&app.storefront_key),
+            _ => None,
+        };
+        if let Some(key) = wrong {
+            let (status, error) = call(&app, &method, path, &body, Some(key)).await;
+            assert_eq!(status, 403, "{method} {path} with the wrong role");
+            assert_eq!(error["error"]["code"], "forbidden");
+        }
+    }
+    // Nothing got through.
+    assert_eq!(app.count("checkouts").await, 0);
+    let name: String = sqlx::query_scalar("SELECT name FROM stores WHERE id = 'nordwind'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Nordwind Outfitters");
+}
+
+#[tokio::test]
+async fn health_needs_no_key_and_readiness_checks_the_database() {
+    let app = TestApp::spawn().await;
+    let (status, body) = call(&app, &Method::GET, "/healthz", &Value::Null, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, body) = call(&app, &Method::GET, "/readyz", &Value::Null, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn keys_are_stored_only_as_hashes() {
+    let app = TestApp::spawn().await;
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    for hash in stored {
+        assert_eq!(hash.len(), 32);
+        assert!(!String::from_utf8_lossy(&hash).contains(&app.storefront_key[6..]));
+    }
+    let dump: String = sqlx::query_scalar("SELECT string_agg(key_prefix, ',') FROM api_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!dump.contains(&app.storefront_key), "only a short prefix is kept in the clear");
+}
+
+#[tokio::test]
+async fn intake_is_rate_limited_per_key() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")]).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..4 {
+        let response = app.submit(&format!("rl-{i}"), &demo_checkout()).await;
+        if response.status() == 429 {
+            retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert_eq!(&statuses[..2], &[202, 202]);
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    // Another storefront's key has its own allowance.
+    let other = app.key("shop-b", cartwright_shared::api_keys::Role::Storefront).await;
+    let response = app
+        .client
+        .post(app.url("/v1/checkouts"))
+        .bearer_auth(other)
+        .header("Idempotency-Key", "other")
+        .json(&demo_checkout())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}

@@ -1,0 +1,192 @@
+//! Every kind of bad intake request gets a 4xx JSON error naming the problem, and
+//! nothing is written: no checkout, order, hold, audit row, outbox message or stored
+//! idempotent answer, and no stock left reserved.
+
+use cartwright_testkit::{TestApp, demo_checkout};
+use serde_json::{Value, json};
+
+struct Case {
+    name: &'static str,
+    content_type: Option<&'static str>,
+    idempotency_key: Option<String>,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+}
+
+fn case(name: &'static str, body: Value, status: u16, code: &'static str, field: &'static str) -> Case {
+    Case {
+        name,
+        content_type: Some("application/json"),
+        idempotency_key: Some(format!("key-{name}")),
+        body: serde_json::to_vec(&body).unwrap(),
+        status,
+        code,
+        field: Some(field),
+    }
+}
+
+fn with(mutate: impl FnOnce(&mut Value)) -> Value {
+    let mut body = demo_checkout();
+    mutate(&mut body);
+    body
+}
+
+fn cases() -> Vec<Case> {
+    let many_lines: Vec<Value> = (0..101).map(|i| json!({"sku": format!("S{i}"), "quantity": 1})).collect();
+    vec![
+        Case {
+            name: "malformed json",
+            body: br#"{"customer": "#.to_vec(),
+            ..case("", json!({}), 400, "malformed_json", "")
+        }
+        .no_field(),
+        Case {
+            name: "trailing garbage",
+            body: [serde_json::to_vec(&demo_checkout()).unwrap(), b"}}".to_vec()].concat(),
+            ..case("", json!({}), 400, "malformed_json", "")
+        }
+        .no_field(),
+        Case {
+            name: "text content type",
+            content_type: Some("text/plain"),
+            ..case("", demo_checkout(), 415, "unsupported_media_type", "")
+        }
+        .no_field(),
+        Case {
+            name: "no content type",
+            content_type: None,
+            ..case("", demo_checkout(), 415, "unsupported_media_type", "")
+        }
+        .no_field(),
+        Case {
+            name: "body over 64 KiB",
+            body: serde_json::to_vec(&with(|b| b["customer"]["name"] = json!("x".repeat(70_000)))).unwrap(),
+            ..case("", json!({}), 413, "payload_too_large", "")
+        }
+        .no_field(),
+        case("not an object", json!([1, 2]), 422, "invalid_field", "body"),
+        case("missing customer", with(|b| { b.as_object_mut().unwrap().remove("customer"); }), 422, "missing_field", "customer"),
+        case("missing email", with(|b| { b["customer"].as_object_mut().unwrap().remove("email"); }), 422, "missing_field", "customer.email"),
+        case("bad email", with(|b| b["customer"]["email"] = json!("jane.example.com")), 422, "invalid_field", "customer.email"),
+        case("email of wrong type", with(|b| b["customer"]["email"] = json!(42)), 422, "invalid_field", "customer.email"),
+        case("bad phone", with(|b| b["customer"]["phone"] = json!("call me")), 422, "invalid_field", "customer.phone"),
+        case("bad country", with(|b| b["shipping_address"]["country"] = json!("XX")), 422, "invalid_field", "shipping_address.country"),
+        case("us without state", with(|b| b["shipping_address"]["state"] = json!(null)), 422, "invalid_field", "shipping_address.state"),
+        case("bad zip", with(|b| b["shipping_address"]["postal_code"] = json!("9410")), 422, "invalid_field", "shipping_address.postal_code"),
+        case("name too long", with(|b| b["customer"]["name"] = json!("é".repeat(201))), 422, "invalid_field", "customer.name"),
+        case("control character", with(|b| b["shipping_address"]["line1"] = json!("123 Main\u{0}St")), 422, "invalid_field", "shipping_address.line1"),
+        case("unknown field", with(|b| b["coupon"] = json!("FREE")), 422, "invalid_field", "coupon"),
+        case("nested unknown field", with(|b| b["items"][0]["price"] = json!("0.01")), 422, "invalid_field", "items[0].price"),
+        case("no items", with(|b| b["items"] = json!([])), 422, "invalid_field", "items"),
+        case("101 lines", with(|b| b["items"] = json!(many_lines)), 422, "invalid_field", "items"),
+        case("quantity zero", with(|b| b["items"][1]["quantity"] = json!(0)), 422, "invalid_field", "items[1].quantity"),
+        case("quantity 100", with(|b| b["items"][0]["quantity"] = json!(100)), 422, "invalid_field", "items[0].quantity"),
+        case("quantity as string", with(|b| b["items"][0]["quantity"] = json!("2")), 422, "invalid_field", "items[0].quantity"),
+        case("fractional quantity", with(|b| b["items"][0]["quantity"] = json!(1.5)), 422, "invalid_field", "items[0].quantity"),
+        case("missing quantity", with(|b| { b["items"][0].as_object_mut().unwrap().remove("quantity"); }), 422, "missing_field", "items[0].quantity"),
+        case("duplicate sku", with(|b| b["items"][1]["sku"] = json!("NORD-1001")), 422, "invalid_field", "items[1].sku"),
+        case("unknown sku", with(|b| b["items"][1]["sku"] = json!("NOPE-1")), 422, "unknown_sku", "items[1].sku"),
+        case("mixed currencies", with(|b| b["items"][1]["sku"] = json!("EURO-1")), 422, "currency_mismatch", "items[1].sku"),
+        case("unsupported currency", with(|b| b["currency"] = json!("jpy")), 422, "invalid_field", "currency"),
+        case("card number instead of payment method", with(|b| b["payment_method"] = json!("4242424242424242")), 422, "invalid_field", "payment_method"),
+        case("not enough stock", with(|b| b["items"][1]["quantity"] = json!(13)), 409, "insufficient_stock", "items[1].quantity"),
+        Case { name: "no idempotency key", idempotency_key: None, ..case("", demo_checkout(), 422, "missing_field", "Idempotency-Key") },
+        Case { name: "idempotency key too long", idempotency_key: Some("k".repeat(256)), ..case("", demo_checkout(), 422, "invalid_field", "Idempotency-Key") },
+    ]
+}
+
+impl Case {
+    fn no_field(self) -> Self {
+        Self { field: None, ..self }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_by_name_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    // A SKU in another currency, for the mixed-currency case.
+    sqlx::query("INSERT INTO stores (id, name, placement_mode, currency, shipping_fee) VALUES ('euro-shop', 'Euro Shop', 'manual', 'eur', 500)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO skus (sku, store_id, title, price, currency, stock) VALUES ('EURO-1', 'euro-shop', 'Mug', 1200, 'eur', 5)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let mut failures = Vec::new();
+    for (i, case) in cases().into_iter().enumerate() {
+        let mut request = app
+            .client
+            .post(app.url("/v1/checkouts"))
+            .bearer_auth(&app.storefront_key)
+            .body(case.body);
+        if let Some(content_type) = case.content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        if let Some(key) = case.idempotency_key {
+            request = request.header("Idempotency-Key", format!("{i}-{key}").replace(' ', "-"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let is_json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let error = &body["error"];
+        let ok = status == case.status
+            && is_json
+            && error["code"] == case.code
+            && error["message"].as_str().is_some_and(|m| !m.is_empty())
+            && case.field.is_none_or(|f| error["field"] == f);
+        if !ok {
+            failures.push(format!("{}: expected {} {} {:?}, got {status} {body}", case.name, case.status, case.code, case.field));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    for table in ["checkouts", "orders", "order_items", "reservations", "status_history", "outbox", "idempotency_keys"] {
+        assert_eq!(app.count(table).await, 0, "{table} must stay empty");
+    }
+    let reserved: i64 = sqlx::query_scalar("SELECT sum(reserved)::BIGINT FROM skus")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reserved, 0, "no stock may stay held by a refused checkout");
+}
+
+#[tokio::test]
+async fn insufficient_stock_names_the_sku_and_what_is_available() {
+    let app = TestApp::spawn().await;
+    app.set_stock("RACK-2001", 3).await;
+    let body = with(|b| b["items"][1]["quantity"] = json!(5));
+    let response = app.submit("too-many", &body).await;
+    assert_eq!(response.status(), 409);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["sku"], "RACK-2001");
+    assert_eq!(error["error"]["available"], 3);
+    assert_eq!(error["error"]["requested"], 5);
+    // The first line's hold (NORD-1001, reserved before RACK-2001 failed) rolled back.
+    assert_eq!(app.count("reservations").await, 0);
+    let reserved: i32 = sqlx::query_scalar("SELECT reserved FROM skus WHERE sku = 'NORD-1001'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reserved, 0);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/v1/nothing")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let response = app.client.delete(app.url("/v1/checkouts")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}

@@ -1,0 +1,101 @@
+//! The ops endpoints that shape the catalog: stores and SKUs.
+
+use cartwright_testkit::{TestApp, demo_checkout};
+use serde_json::{Value, json};
+
+async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .put(app.url(path))
+        .bearer_auth(&app.ops_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn stores_are_created_and_replaced() {
+    let app = TestApp::spawn().await;
+    let store = json!({"name": "Peak Gear", "placement_mode": "manual", "currency": "usd",
+        "shipping_fee": "4.50", "free_shipping_threshold": "50", "website_url": "https://peak.example"});
+    let (status, body) = put(&app, "/v1/ops/stores/peak-gear", store.clone()).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["shipping_fee"], "4.50");
+    assert_eq!(body["free_shipping_threshold"], "50.00");
+
+    let mut switched = store.clone();
+    switched["placement_mode"] = json!("automated");
+    let (status, body) = put(&app, "/v1/ops/stores/peak-gear", switched).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["placement_mode"], "automated");
+
+    for (path, body, field) in [
+        ("/v1/ops/stores/Peak Gear", store.clone(), "id"),
+        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "robot", "currency": "usd", "shipping_fee": "1"}), "placement_mode"),
+        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": "1.999"}), "shipping_fee"),
+        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": 1.5}), "shipping_fee"),
+        ("/v1/ops/stores/peak", json!({"placement_mode": "manual", "currency": "usd", "shipping_fee": "1"}), "name"),
+    ] {
+        let (status, error) = put(&app, path, body).await;
+        assert_eq!(status, 422, "{path}: {error}");
+        assert_eq!(error["error"]["field"], field);
+    }
+    // A store with USD SKUs cannot switch to EUR.
+    let (status, error) = put(&app, "/v1/ops/stores/nordwind", json!({"name": "N", "placement_mode": "automated",
+        "currency": "eur", "shipping_fee": "5.99"})).await;
+    assert_eq!(status, 409);
+    assert_eq!(error["error"]["code"], "currency_in_use");
+}
+
+#[tokio::test]
+async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
+    let app = TestApp::spawn().await;
+    let (status, body) = put(&app, "/v1/ops/catalog/NORD-9000", json!({"store": "nordwind",
+        "title": "Camp Stove", "price": "45.00", "stock": 7, "low_stock_threshold": 2})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["available"], 7);
+    assert_eq!(body["currency"], "usd");
+
+    // Ops reprice a SKU: the next checkout pays the new price, whatever the client says.
+    let (status, body) = put(&app, "/v1/ops/catalog/NORD-1001", json!({"price": "10.00"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["price"], "10.00");
+    assert_eq!(body["title"], "Trail Runner Shoe", "untouched fields keep their value");
+    let checkout: Value = app.submit("after-reprice", &demo_checkout()).await.json().await.unwrap();
+    assert_eq!(checkout["orders"][0]["items"][0]["unit_price"], "10.00");
+
+    // The catalog shows stock and holds.
+    let catalog: Value = app
+        .client
+        .get(app.url("/v1/catalog?store=nordwind"))
+        .bearer_auth(&app.storefront_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shoe = catalog["items"].as_array().unwrap().iter().find(|i| i["sku"] == "NORD-1001").unwrap().clone();
+    assert_eq!((shoe["reserved"].as_i64(), shoe["available"].as_i64()), (Some(2), Some(38)));
+    assert!(catalog["items"].as_array().unwrap().iter().all(|i| i["store"] == "nordwind"));
+
+    // Stock cannot drop below what open checkouts hold.
+    let (status, error) = put(&app, "/v1/ops/catalog/NORD-1001", json!({"stock": 1})).await;
+    assert_eq!(status, 409);
+    assert_eq!(error["error"]["code"], "stock_below_reserved");
+
+    for (path, body, status, field) in [
+        ("/v1/ops/catalog/NEW-1", json!({"store": "nowhere", "title": "T", "price": "1", "stock": 1}), 422, "store"),
+        ("/v1/ops/catalog/NEW-1", json!({"store": "nordwind", "price": "1", "stock": 1}), 422, "title"),
+        ("/v1/ops/catalog/NORD-1001", json!({"price": "0"}), 422, "price"),
+        ("/v1/ops/catalog/NORD-1001", json!({"stock": -1}), 422, "stock"),
+        ("/v1/ops/catalog/NORD-1001", json!({"store": "rackhouse"}), 422, "store"),
+        ("/v1/ops/catalog/bad%20sku", json!({"price": "1"}), 422, "sku"),
+    ] {
+        let (got, error) = put(&app, path, body).await;
+        assert_eq!(got, status, "{path}: {error}");
+        assert_eq!(error["error"]["field"], field, "{path}");
+    }
+}

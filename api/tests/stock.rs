@@ -1,0 +1,101 @@
+//! Stock is never oversold under concurrent checkouts, and holds that expire return.
+
+use cartwright_testkit::{TestApp, demo_checkout};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn two_hundred_concurrent_checkouts_for_ten_units_reserve_exactly_ten() {
+    let app = TestApp::spawn().await;
+    app.set_stock("RACK-2001", 10).await;
+    let mut body = demo_checkout();
+    body["items"] = json!([{"sku": "RACK-2001", "quantity": 1}]);
+
+    let requests = (0..200).map(|i| {
+        let body = body.clone();
+        let app = &app;
+        async move { app.submit(&format!("buyer-{i}"), &body).await }
+    });
+    let responses = futures::future::join_all(requests).await;
+    let mut accepted = 0;
+    let mut refused = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            202 => accepted += 1,
+            409 => {
+                let error: Value = response.json().await.unwrap();
+                assert_eq!(error["error"]["code"], "insufficient_stock");
+                assert_eq!(error["error"]["available"], 0);
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert_eq!((accepted, refused), (10, 190));
+    let (stock, reserved): (i32, i32) =
+        sqlx::query_as("SELECT stock, reserved FROM skus WHERE sku = 'RACK-2001'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((stock, reserved), (10, 10));
+    assert_eq!(app.count("checkouts").await, 10);
+    let held: i64 = sqlx::query_scalar("SELECT sum(quantity)::BIGINT FROM reservations WHERE status = 'held'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 10);
+}
+
+#[tokio::test]
+async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
+    let app = TestApp::spawn().await;
+    let body: Value = app.submit("soon-stale", &demo_checkout()).await.json().await.unwrap();
+    let fresh: Value = app.submit("fresh", &demo_checkout()).await.json().await.unwrap();
+    let id = body["id"].as_str().unwrap();
+    // Let the first checkout's holds run out.
+    sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let reaped = cartwright_shared::reservations::release_expired(&app.pool).await.unwrap();
+    assert_eq!(reaped.holds_released, 2);
+    assert_eq!(reaped.checkouts_expired, 1);
+
+    let reserved: i32 = sqlx::query_scalar("SELECT reserved FROM skus WHERE sku = 'NORD-1001'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reserved, 2, "only the fresh checkout still holds stock");
+
+    let read: Value = app
+        .client
+        .get(app.url(&format!("/v1/checkouts/{id}")))
+        .bearer_auth(&app.storefront_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "expired");
+    assert!(read["orders"].as_array().unwrap().iter().all(|o| o["status"] == "cancelled"));
+    let last = read["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "system:reaper");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE message_type = 'checkout.expired'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap(),
+        1
+    );
+    // A second pass finds nothing more; the fresh checkout is untouched.
+    let again = cartwright_shared::reservations::release_expired(&app.pool).await.unwrap();
+    assert_eq!(again.holds_released, 0);
+    let fresh_status: String = sqlx::query_scalar("SELECT status FROM checkouts WHERE id = $1")
+        .bind(fresh["id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(fresh_status, "pending");
+}

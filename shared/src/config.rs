@@ -1,0 +1,137 @@
+//! Configuration comes from the environment (12-factor), parsed once at start-up into
+//! one typed struct. A bad value stops the process with the variable's name; secrets
+//! are wrapped so that neither `Debug` nor a log line can print them.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub reservations: ReservationConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    /// Intake requests per second per API key (0 turns the limit off).
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReservationConfig {
+    /// How long stock stays held for a checkout that has not been paid.
+    pub ttl: Duration,
+    /// How often the reaper looks for expired holds.
+    pub reaper_interval: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses from any lookup, so tests can build a config without touching the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup: &lookup };
+        Ok(Self {
+            database: DatabaseConfig {
+                url: SecretString::from(env.string(
+                    "DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/cartwright",
+                )),
+                max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+                acquire_timeout: Duration::from_secs(env.parse("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?),
+            },
+            api: ApiConfig {
+                bind: env.parse("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+                rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50)?,
+                rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100)?,
+            },
+            reservations: ReservationConfig {
+                ttl: Duration::from_secs(env.parse("RESERVATION_TTL_SECS", 1800)?),
+                reaper_interval: Duration::from_secs(env.parse("REAPER_INTERVAL_SECS", 30)?),
+            },
+        })
+    }
+}
+
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn string(&self, name: &'static str, default: &str) -> String {
+        (self.lookup)(name)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match (self.lookup)(name).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                name,
+                problem: format!("cannot parse {raw:?}: {e}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_apply_when_unset() {
+        let config = Config::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(config.api.bind.port(), 8080);
+        assert_eq!(config.reservations.ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = Config::from_lookup(|name| {
+            (name == "RATE_LIMIT_PER_SECOND").then(|| "lots".to_owned())
+        })
+        .expect_err("must refuse");
+        assert_eq!(err.name, "RATE_LIMIT_PER_SECOND");
+        assert!(err.problem.contains("lots"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::from_lookup(|name| {
+            (name == "DATABASE_URL").then(|| "postgres://u:hunter2@db/x".to_owned())
+        })
+        .expect("valid");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(config.database.url.expose_secret().contains("hunter2"));
+    }
+}

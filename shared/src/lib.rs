@@ -1,0 +1,15 @@
+//! What the API, the workers and the operator CLI share: the domain's value types,
+//! money, configuration, database access and the messages they exchange.
+
+pub mod api_keys;
+pub mod config;
+pub mod country;
+pub mod db;
+pub mod demo;
+pub mod ids;
+pub mod money;
+pub mod outbox;
+pub mod pricing;
+pub mod reservations;
+pub mod status;
+pub mod telemetry;

@@ -1,0 +1,139 @@
+//! Money is an integer count of minor units (cents) in a currency; it is rendered as a
+//! decimal string with the currency's two places ("268.46"). Floats never touch it.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The ISO 4217 currencies Cartwright accepts. All have two minor-unit digits, which is
+/// what every amount column assumes; a zero- or three-decimal currency would need the
+/// exponent carried with the amount before it could be added here.
+const SUPPORTED: &[&str] = &["aud", "cad", "chf", "eur", "gbp", "nzd", "usd"];
+
+/// A lower-case ISO 4217 code that Cartwright supports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let code = raw.to_ascii_lowercase();
+        if SUPPORTED.contains(&code.as_str()) {
+            Ok(Self(code))
+        } else {
+            Err(format!(
+                "currency {raw:?} is not supported (one of {})",
+                SUPPORTED.join(", ")
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An amount in minor units. Serialises as a two-place decimal string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Minor(pub i64);
+
+impl Minor {
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, 2)
+    }
+
+    /// Parses "12.5" or "12.50" (at most two places, not negative) into minor units.
+    pub fn parse_decimal(raw: &str) -> Result<Self, String> {
+        let value: Decimal = raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a decimal amount"))?;
+        if value.is_sign_negative() {
+            return Err(format!("{raw:?} is negative"));
+        }
+        if value.scale() > 2 && value.normalize().scale() > 2 {
+            return Err(format!("{raw:?} has more than two decimal places"));
+        }
+        let minor = (value * Decimal::ONE_HUNDRED).trunc();
+        i64::try_from(minor)
+            .map(Self)
+            .map_err(|_| format!("{raw:?} is too large"))
+    }
+}
+
+impl fmt::Display for Minor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_decimal())
+    }
+}
+
+impl Serialize for Minor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::ops::Add for Minor {
+    type Output = Self;
+    fn add(self, rhs: Self) -> Self {
+        Self(self.0 + rhs.0)
+    }
+}
+
+impl std::iter::Sum for Minor {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        Self(iter.map(|m| m.0).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_two_places() {
+        assert_eq!(Minor(26846).to_string(), "268.46");
+        assert_eq!(Minor(0).to_string(), "0.00");
+        assert_eq!(Minor(5).to_string(), "0.05");
+        assert_eq!(serde_json::to_string(&Minor(1200)).unwrap(), "\"12.00\"");
+    }
+
+    #[test]
+    fn parses_decimal_strings() {
+        assert_eq!(Minor::parse_decimal("12.5"), Ok(Minor(1250)));
+        assert_eq!(Minor::parse_decimal("12.50"), Ok(Minor(1250)));
+        assert_eq!(Minor::parse_decimal("12.500"), Ok(Minor(1250)));
+        assert_eq!(Minor::parse_decimal("7"), Ok(Minor(700)));
+        assert!(Minor::parse_decimal("12.345").is_err());
+        assert!(Minor::parse_decimal("-1").is_err());
+        assert!(Minor::parse_decimal("abc").is_err());
+        assert!(Minor::parse_decimal("1e400").is_err());
+    }
+
+    #[test]
+    fn currencies_are_checked() {
+        assert_eq!(Currency::parse("USD").unwrap().as_str(), "usd");
+        assert!(Currency::parse("jpy").is_err());
+        assert!(Currency::parse("dollars").is_err());
+    }
+}

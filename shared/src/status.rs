@@ -1,0 +1,51 @@
+//! The lifecycles of a checkout and of a store order, and the audit trail every change
+//! of either writes.
+
+use sqlx::PgConnection;
+
+/// Statuses a checkout moves through. Later stages (payment, settlement) use the rest.
+pub mod checkout {
+    pub const PENDING: &str = "pending";
+    /// Its holds ran out before payment was authorized.
+    pub const EXPIRED: &str = "expired";
+}
+
+pub mod order {
+    pub const PENDING_PAYMENT: &str = "pending_payment";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// Who made a change, for the audit trail.
+pub mod actor {
+    pub const SYSTEM_REAPER: &str = "system:reaper";
+
+    pub fn api_key(principal: &str) -> String {
+        format!("key:{principal}")
+    }
+}
+
+/// One audit row. `order_number` is `None` for a change of the checkout itself.
+pub struct Transition<'a> {
+    pub checkout_id: &'a str,
+    pub order_number: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+pub async fn record(tx: &mut PgConnection, t: Transition<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.checkout_id)
+    .bind(t.order_number)
+    .bind(t.from)
+    .bind(t.to)
+    .bind(t.actor)
+    .bind(t.reason)
+    .execute(tx)
+    .await?;
+    Ok(())
+}

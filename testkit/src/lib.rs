@@ -1,0 +1,239 @@
+//! The test harness. Each test gets its own database, cloned in milliseconds from a
+//! template that is migrated and seeded once per schema version, and its own API on
+//! port 0, so tests run in parallel without seeing each other's rows.
+//!
+//! Test databases are named `cwt_<unix seconds>_<random>`; ones older than an hour are
+//! dropped when a template is checked, so repeated runs do not fill the disk.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cartwright_api::Application;
+use cartwright_shared::api_keys::{self, Role};
+use cartwright_shared::config::Config;
+use cartwright_shared::demo;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+
+/// The server every test database lives on; `TEST_DATABASE_URL` without a database name.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn template_name() -> String {
+    // The template is rebuilt whenever a migration or the demo seed changes.
+    let mut hasher = Sha256::new();
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(migrations)
+        .expect("migrations folder")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    for file in files {
+        hasher.update(std::fs::read(&file).expect("migration file"));
+    }
+    hasher.update(include_str!("../../shared/src/demo.rs"));
+    format!("cwt_template_{}", &hex::encode(hasher.finalize())[..16])
+}
+
+async fn admin() -> PgConnection {
+    PgConnection::connect(&format!("{}/postgres", server_url()))
+        .await
+        .expect("connect to the test PostgreSQL server (is it running? scripts/services)")
+}
+
+async fn ensure_template(conn: &mut PgConnection) -> String {
+    let name = template_name();
+    // One builder at a time across every test process.
+    sqlx::query("SELECT pg_advisory_lock(7461)")
+        .execute(&mut *conn)
+        .await
+        .expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut *conn)
+        .await
+        .expect("query");
+    if !exists {
+        drop_stale(conn).await;
+        let building = format!("{name}_building");
+        exec(conn, &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).await;
+        exec(conn, &format!("CREATE DATABASE {building}")).await;
+        let pool = PgPool::connect(&format!("{}/{building}", server_url()))
+            .await
+            .expect("connect template");
+        cartwright_shared::db::migrate(&pool).await.expect("migrate template");
+        demo::seed(&pool).await.expect("seed template");
+        pool.close().await;
+        // Renamed only when complete: a crashed build never passes for a template.
+        exec(conn, &format!("ALTER DATABASE {building} RENAME TO {name}")).await;
+    }
+    sqlx::query("SELECT pg_advisory_unlock(7461)")
+        .execute(&mut *conn)
+        .await
+        .expect("unlock");
+    name
+}
+
+async fn drop_stale(conn: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("list databases");
+    let now = unix_now();
+    for name in names {
+        let created = name
+            .strip_prefix("cwt_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        let stale = match created {
+            Some(secs) => now.saturating_sub(secs) > 3600,
+            None => name.starts_with("cwt_template_"),
+        };
+        if stale {
+            exec(conn, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    sqlx::query(AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A fresh database with the schema and the demo catalog; returns its URL.
+pub async fn fresh_database() -> String {
+    let mut conn = admin().await;
+    let template = ensure_template(&mut conn).await;
+    let name = format!("cwt_{}_{}", unix_now(), cartwright_shared::ids::new_secret(10).to_lowercase());
+    exec(&mut conn, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+    format!("{}/{name}", server_url())
+}
+
+/// A config pointing at `database_url`, binding port 0, with intake rate limits off.
+pub fn config(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("API_BIND".into(), "127.0.0.1:0".into()),
+        ("RATE_LIMIT_PER_SECOND".into(), "0".into()),
+        ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Config::from_lookup(|name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test config")
+}
+
+/// A running API on its own database, with a storefront key and an ops key.
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    pub storefront_key: String,
+    pub ops_key: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Spawns with extra configuration, e.g. `[("RATE_LIMIT_PER_SECOND", "2")]`.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        let database_url = fresh_database().await;
+        let config = config(&database_url, extra);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.database.max_connections)
+            .connect(&database_url)
+            .await
+            .expect("connect test database");
+        let app = Application::with_pool(config, pool.clone())
+            .await
+            .expect("build app");
+        let address = format!("http://{}", app.local_addr().expect("bound"));
+        tokio::spawn(app.run_until_stopped());
+        let storefront_key = api_keys::create(&pool, "shop-a", Role::Storefront)
+            .await
+            .expect("key");
+        let ops_key = api_keys::create(&pool, "ops-alice", Role::Ops)
+            .await
+            .expect("key");
+        Self {
+            address,
+            pool,
+            database_url,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            storefront_key,
+            ops_key,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Another key, for a second storefront or ops user.
+    pub async fn key(&self, principal: &str, role: Role) -> String {
+        api_keys::create(&self.pool, principal, role).await.expect("key")
+    }
+
+    /// `POST /v1/checkouts` as the test storefront.
+    pub async fn submit(&self, idempotency_key: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/checkouts"))
+            .bearer_auth(&self.storefront_key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Rows in a table: the "nothing written" check.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// Sets a SKU's stock and clears its holds.
+    pub async fn set_stock(&self, sku: &str, stock: i32) {
+        sqlx::query("UPDATE skus SET stock = $2, reserved = 0 WHERE sku = $1")
+            .bind(sku)
+            .bind(stock)
+            .execute(&self.pool)
+            .await
+            .expect("set stock");
+    }
+}
+
+/// The two-store demo checkout from the intake documentation.
+pub fn demo_checkout() -> serde_json::Value {
+    serde_json::json!({
+        "customer": {"email": "jane@example.com", "name": "Jane Doe", "phone": "+14155550100"},
+        "shipping_address": {"name": "Jane Doe", "line1": "123 Main St", "line2": null,
+            "city": "San Francisco", "state": "CA", "postal_code": "94102", "country": "US"},
+        "items": [{"sku": "NORD-1001", "quantity": 2}, {"sku": "RACK-2001", "quantity": 1}],
+        "payment_method": "pm_card_visa",
+        "currency": "usd"
+    })
+}

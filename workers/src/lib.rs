@@ -1,0 +1,4 @@
+//! Cartwright's background workers: one binary, one subcommand per worker, and `all`.
+
+pub mod reaper;
+pub mod shutdown;
