@@ -42,10 +42,7 @@ pub enum ApiError {
     },
     /// A request that cannot apply to the current state (code names which).
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     #[error("too many requests for this API key; retry after {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
     #[error("the service is temporarily unavailable; retry shortly")]

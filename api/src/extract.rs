@@ -44,11 +44,7 @@ pub struct Storefront(pub Principal);
 /// A key with the ops role.
 pub struct Ops(pub Principal);
 
-async fn with_role(
-    parts: &mut Parts,
-    state: &AppState,
-    role: Role,
-) -> Result<Principal, ApiError> {
+async fn with_role(parts: &mut Parts, state: &AppState, role: Role) -> Result<Principal, ApiError> {
     let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
     if principal.role == role {
         Ok(principal)
@@ -102,12 +98,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 }
                 other => ApiError::MalformedJson(other.body_text()),
             })?;
-        let json: Value = serde_json::from_slice(&raw).map_err(|e| {
-            ApiError::MalformedJson(format!("request body is not valid JSON: {e}"))
-        })?;
+        let json: Value = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
         // serde would read a struct from an array too; every body here is an object.
         if !json.is_object() {
-            return Err(ApiError::invalid("body", "request body must be a JSON object"));
+            return Err(ApiError::invalid(
+                "body",
+                "request body must be a JSON object",
+            ));
         }
         let value = serde_path_to_error::deserialize(&json)
             .map_err(|err| data_error(&err.path().to_string(), &err.inner().to_string()))?;

@@ -37,11 +37,16 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             method = %request.method(),
             path = %request.uri().path()
         );
+        let started = std::time::Instant::now();
         let mut response = REQUEST_ID
-            .scope(id, tracing::Instrument::instrument(next.run(request), span.clone()))
+            .scope(
+                id,
+                tracing::Instrument::instrument(next.run(request), span.clone()),
+            )
             .await;
         let status = response.status().as_u16();
-        span.in_scope(|| tracing::info!(status, "answered"));
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.in_scope(|| tracing::info!(status, elapsed_ms, "answered"));
         response.headers_mut().insert(HEADER, value);
         response
     } else {

@@ -45,8 +45,7 @@ pub fn email(field: &str, value: Option<String>) -> Result<String, ApiError> {
         && domain
             .chars()
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
-    if local.is_empty() || local.len() > 64 || local.contains(char::is_whitespace) || !domain_ok
-    {
+    if local.is_empty() || local.len() > 64 || local.contains(char::is_whitespace) || !domain_ok {
         return Err(bad());
     }
     Ok(value)
@@ -106,7 +105,14 @@ mod tests {
     #[test]
     fn emails() {
         assert!(email("e", s("jane@example.com")).is_ok());
-        for bad in ["jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "jane@ex..com"] {
+        for bad in [
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "ja ne@example.com",
+            "jane@ex..com",
+        ] {
             assert!(email("e", s(bad)).is_err(), "{bad}");
         }
     }

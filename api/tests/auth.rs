@@ -8,17 +8,38 @@ use serde_json::{Value, json};
 /// (method, path, body, the role that may call it: None for any role)
 fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
     vec![
-        (Method::POST, "/v1/checkouts", demo_checkout(), Some("storefront")),
+        (
+            Method::POST,
+            "/v1/checkouts",
+            demo_checkout(),
+            Some("storefront"),
+        ),
         (Method::GET, "/v1/checkouts/chk_x", Value::Null, None),
         (Method::GET, "/v1/orders/MO-X", Value::Null, None),
         (Method::GET, "/v1/catalog", Value::Null, None),
         (Method::GET, "/v1/ops/stores", Value::Null, Some("ops")),
-        (Method::PUT, "/v1/ops/stores/nordwind", json!({"name": "N"}), Some("ops")),
-        (Method::PUT, "/v1/ops/catalog/NORD-1001", json!({"price": "1.00"}), Some("ops")),
+        (
+            Method::PUT,
+            "/v1/ops/stores/nordwind",
+            json!({"name": "N"}),
+            Some("ops"),
+        ),
+        (
+            Method::PUT,
+            "/v1/ops/catalog/NORD-1001",
+            json!({"price": "1.00"}),
+            Some("ops"),
+        ),
     ]
 }
 
-async fn call(app: &TestApp, method: &Method, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> (u16, Value) {
     let mut request = app
         .client
         .request(method.clone(), app.url(path))
@@ -30,13 +51,18 @@ async fn call(app: &TestApp, method: &Method, path: &str, body: &Value, key: Opt
         request = request.bearer_auth(key);
     }
     let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn every_route_checks_the_key_and_its_role() {
     let app = TestApp::spawn().await;
-    let revoked = app.key("gone", cartwright_shared::api_keys::Role::Ops).await;
+    let revoked = app
+        .key("gone", cartwright_shared::api_keys::Role::Ops)
+        .await;
     sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE principal = 'gone'")
         .execute(&app.pool)
         .await
@@ -93,18 +119,25 @@ async fn keys_are_stored_only_as_hashes() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert!(!dump.contains(&app.storefront_key), "only a short prefix is kept in the clear");
+    assert!(
+        !dump.contains(&app.storefront_key),
+        "only a short prefix is kept in the clear"
+    );
 }
 
 #[tokio::test]
 async fn intake_is_rate_limited_per_key() {
-    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")]).await;
+    let app =
+        TestApp::spawn_with(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")]).await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..4 {
         let response = app.submit(&format!("rl-{i}"), &demo_checkout()).await;
         if response.status() == 429 {
-            retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"]["code"], "rate_limited");
             statuses.push(429);
@@ -116,7 +149,9 @@ async fn intake_is_rate_limited_per_key() {
     assert!(statuses[2..].contains(&429), "{statuses:?}");
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
     // Another storefront's key has its own allowance.
-    let other = app.key("shop-b", cartwright_shared::api_keys::Role::Storefront).await;
+    let other = app
+        .key("shop-b", cartwright_shared::api_keys::Role::Storefront)
+        .await;
     let response = app
         .client
         .post(app.url("/v1/checkouts"))

@@ -15,7 +15,13 @@ struct Case {
     field: Option<&'static str>,
 }
 
-fn case(name: &'static str, body: Value, status: u16, code: &'static str, field: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    body: Value,
+    status: u16,
+    code: &'static str,
+    field: &'static str,
+) -> Case {
     Case {
         name,
         content_type: Some("application/json"),
@@ -34,7 +40,9 @@ fn with(mutate: impl FnOnce(&mut Value)) -> Value {
 }
 
 fn cases() -> Vec<Case> {
-    let many_lines: Vec<Value> = (0..101).map(|i| json!({"sku": format!("S{i}"), "quantity": 1})).collect();
+    let many_lines: Vec<Value> = (0..101)
+        .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
+        .collect();
     vec![
         Case {
             name: "malformed json",
@@ -44,7 +52,11 @@ fn cases() -> Vec<Case> {
         .no_field(),
         Case {
             name: "trailing garbage",
-            body: [serde_json::to_vec(&demo_checkout()).unwrap(), b"}}".to_vec()].concat(),
+            body: [
+                serde_json::to_vec(&demo_checkout()).unwrap(),
+                b"}}".to_vec(),
+            ]
+            .concat(),
             ..case("", json!({}), 400, "malformed_json", "")
         }
         .no_field(),
@@ -62,44 +74,212 @@ fn cases() -> Vec<Case> {
         .no_field(),
         Case {
             name: "body over 64 KiB",
-            body: serde_json::to_vec(&with(|b| b["customer"]["name"] = json!("x".repeat(70_000)))).unwrap(),
+            body: serde_json::to_vec(&with(|b| b["customer"]["name"] = json!("x".repeat(70_000))))
+                .unwrap(),
             ..case("", json!({}), 413, "payload_too_large", "")
         }
         .no_field(),
         case("not an object", json!([1, 2]), 422, "invalid_field", "body"),
-        case("missing customer", with(|b| { b.as_object_mut().unwrap().remove("customer"); }), 422, "missing_field", "customer"),
-        case("missing email", with(|b| { b["customer"].as_object_mut().unwrap().remove("email"); }), 422, "missing_field", "customer.email"),
-        case("bad email", with(|b| b["customer"]["email"] = json!("jane.example.com")), 422, "invalid_field", "customer.email"),
-        case("email of wrong type", with(|b| b["customer"]["email"] = json!(42)), 422, "invalid_field", "customer.email"),
-        case("bad phone", with(|b| b["customer"]["phone"] = json!("call me")), 422, "invalid_field", "customer.phone"),
-        case("bad country", with(|b| b["shipping_address"]["country"] = json!("XX")), 422, "invalid_field", "shipping_address.country"),
-        case("us without state", with(|b| b["shipping_address"]["state"] = json!(null)), 422, "invalid_field", "shipping_address.state"),
-        case("bad zip", with(|b| b["shipping_address"]["postal_code"] = json!("9410")), 422, "invalid_field", "shipping_address.postal_code"),
-        case("name too long", with(|b| b["customer"]["name"] = json!("é".repeat(201))), 422, "invalid_field", "customer.name"),
-        case("control character", with(|b| b["shipping_address"]["line1"] = json!("123 Main\u{0}St")), 422, "invalid_field", "shipping_address.line1"),
-        case("unknown field", with(|b| b["coupon"] = json!("FREE")), 422, "invalid_field", "coupon"),
-        case("nested unknown field", with(|b| b["items"][0]["price"] = json!("0.01")), 422, "invalid_field", "items[0].price"),
-        case("no items", with(|b| b["items"] = json!([])), 422, "invalid_field", "items"),
-        case("101 lines", with(|b| b["items"] = json!(many_lines)), 422, "invalid_field", "items"),
-        case("quantity zero", with(|b| b["items"][1]["quantity"] = json!(0)), 422, "invalid_field", "items[1].quantity"),
-        case("quantity 100", with(|b| b["items"][0]["quantity"] = json!(100)), 422, "invalid_field", "items[0].quantity"),
-        case("quantity as string", with(|b| b["items"][0]["quantity"] = json!("2")), 422, "invalid_field", "items[0].quantity"),
-        case("fractional quantity", with(|b| b["items"][0]["quantity"] = json!(1.5)), 422, "invalid_field", "items[0].quantity"),
-        case("missing quantity", with(|b| { b["items"][0].as_object_mut().unwrap().remove("quantity"); }), 422, "missing_field", "items[0].quantity"),
-        case("duplicate sku", with(|b| b["items"][1]["sku"] = json!("NORD-1001")), 422, "invalid_field", "items[1].sku"),
-        case("unknown sku", with(|b| b["items"][1]["sku"] = json!("NOPE-1")), 422, "unknown_sku", "items[1].sku"),
-        case("mixed currencies", with(|b| b["items"][1]["sku"] = json!("EURO-1")), 422, "currency_mismatch", "items[1].sku"),
-        case("unsupported currency", with(|b| b["currency"] = json!("jpy")), 422, "invalid_field", "currency"),
-        case("card number instead of payment method", with(|b| b["payment_method"] = json!("4242424242424242")), 422, "invalid_field", "payment_method"),
-        case("not enough stock", with(|b| b["items"][1]["quantity"] = json!(13)), 409, "insufficient_stock", "items[1].quantity"),
-        Case { name: "no idempotency key", idempotency_key: None, ..case("", demo_checkout(), 422, "missing_field", "Idempotency-Key") },
-        Case { name: "idempotency key too long", idempotency_key: Some("k".repeat(256)), ..case("", demo_checkout(), 422, "invalid_field", "Idempotency-Key") },
+        case(
+            "missing customer",
+            with(|b| {
+                b.as_object_mut().unwrap().remove("customer");
+            }),
+            422,
+            "missing_field",
+            "customer",
+        ),
+        case(
+            "missing email",
+            with(|b| {
+                b["customer"].as_object_mut().unwrap().remove("email");
+            }),
+            422,
+            "missing_field",
+            "customer.email",
+        ),
+        case(
+            "bad email",
+            with(|b| b["customer"]["email"] = json!("jane.example.com")),
+            422,
+            "invalid_field",
+            "customer.email",
+        ),
+        case(
+            "email of wrong type",
+            with(|b| b["customer"]["email"] = json!(42)),
+            422,
+            "invalid_field",
+            "customer.email",
+        ),
+        case(
+            "bad phone",
+            with(|b| b["customer"]["phone"] = json!("call me")),
+            422,
+            "invalid_field",
+            "customer.phone",
+        ),
+        case(
+            "bad country",
+            with(|b| b["shipping_address"]["country"] = json!("XX")),
+            422,
+            "invalid_field",
+            "shipping_address.country",
+        ),
+        case(
+            "us without state",
+            with(|b| b["shipping_address"]["state"] = json!(null)),
+            422,
+            "invalid_field",
+            "shipping_address.state",
+        ),
+        case(
+            "bad zip",
+            with(|b| b["shipping_address"]["postal_code"] = json!("9410")),
+            422,
+            "invalid_field",
+            "shipping_address.postal_code",
+        ),
+        case(
+            "name too long",
+            with(|b| b["customer"]["name"] = json!("é".repeat(201))),
+            422,
+            "invalid_field",
+            "customer.name",
+        ),
+        case(
+            "control character",
+            with(|b| b["shipping_address"]["line1"] = json!("123 Main\u{0}St")),
+            422,
+            "invalid_field",
+            "shipping_address.line1",
+        ),
+        case(
+            "unknown field",
+            with(|b| b["coupon"] = json!("FREE")),
+            422,
+            "invalid_field",
+            "coupon",
+        ),
+        case(
+            "nested unknown field",
+            with(|b| b["items"][0]["price"] = json!("0.01")),
+            422,
+            "invalid_field",
+            "items[0].price",
+        ),
+        case(
+            "no items",
+            with(|b| b["items"] = json!([])),
+            422,
+            "invalid_field",
+            "items",
+        ),
+        case(
+            "101 lines",
+            with(|b| b["items"] = json!(many_lines)),
+            422,
+            "invalid_field",
+            "items",
+        ),
+        case(
+            "quantity zero",
+            with(|b| b["items"][1]["quantity"] = json!(0)),
+            422,
+            "invalid_field",
+            "items[1].quantity",
+        ),
+        case(
+            "quantity 100",
+            with(|b| b["items"][0]["quantity"] = json!(100)),
+            422,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+        case(
+            "quantity as string",
+            with(|b| b["items"][0]["quantity"] = json!("2")),
+            422,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+        case(
+            "fractional quantity",
+            with(|b| b["items"][0]["quantity"] = json!(1.5)),
+            422,
+            "invalid_field",
+            "items[0].quantity",
+        ),
+        case(
+            "missing quantity",
+            with(|b| {
+                b["items"][0].as_object_mut().unwrap().remove("quantity");
+            }),
+            422,
+            "missing_field",
+            "items[0].quantity",
+        ),
+        case(
+            "duplicate sku",
+            with(|b| b["items"][1]["sku"] = json!("NORD-1001")),
+            422,
+            "invalid_field",
+            "items[1].sku",
+        ),
+        case(
+            "unknown sku",
+            with(|b| b["items"][1]["sku"] = json!("NOPE-1")),
+            422,
+            "unknown_sku",
+            "items[1].sku",
+        ),
+        case(
+            "mixed currencies",
+            with(|b| b["items"][1]["sku"] = json!("EURO-1")),
+            422,
+            "currency_mismatch",
+            "items[1].sku",
+        ),
+        case(
+            "unsupported currency",
+            with(|b| b["currency"] = json!("jpy")),
+            422,
+            "invalid_field",
+            "currency",
+        ),
+        case(
+            "card number instead of payment method",
+            with(|b| b["payment_method"] = json!("4242424242424242")),
+            422,
+            "invalid_field",
+            "payment_method",
+        ),
+        case(
+            "not enough stock",
+            with(|b| b["items"][1]["quantity"] = json!(13)),
+            409,
+            "insufficient_stock",
+            "items[1].quantity",
+        ),
+        Case {
+            name: "no idempotency key",
+            idempotency_key: None,
+            ..case("", demo_checkout(), 422, "missing_field", "Idempotency-Key")
+        },
+        Case {
+            name: "idempotency key too long",
+            idempotency_key: Some("k".repeat(256)),
+            ..case("", demo_checkout(), 422, "invalid_field", "Idempotency-Key")
+        },
     ]
 }
 
 impl Case {
     fn no_field(self) -> Self {
-        Self { field: None, ..self }
+        Self {
+            field: None,
+            ..self
+        }
     }
 }
 
@@ -143,12 +323,23 @@ async fn bad_input_is_refused_by_name_and_writes_nothing() {
             && error["message"].as_str().is_some_and(|m| !m.is_empty())
             && case.field.is_none_or(|f| error["field"] == f);
         if !ok {
-            failures.push(format!("{}: expected {} {} {:?}, got {status} {body}", case.name, case.status, case.code, case.field));
+            failures.push(format!(
+                "{}: expected {} {} {:?}, got {status} {body}",
+                case.name, case.status, case.code, case.field
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
-    for table in ["checkouts", "orders", "order_items", "reservations", "status_history", "outbox", "idempotency_keys"] {
+    for table in [
+        "checkouts",
+        "orders",
+        "order_items",
+        "reservations",
+        "status_history",
+        "outbox",
+        "idempotency_keys",
+    ] {
         assert_eq!(app.count(table).await, 0, "{table} must stay empty");
     }
     let reserved: i64 = sqlx::query_scalar("SELECT sum(reserved)::BIGINT FROM skus")
@@ -185,7 +376,12 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
-    let response = app.client.delete(app.url("/v1/checkouts")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/v1/checkouts"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");

@@ -12,7 +12,8 @@ async fn same_key_same_body_replays_the_first_answer() {
     let first: Value = first.json().await.unwrap();
 
     // The same request, formatted differently (key order), is the same request.
-    let reordered: Value = serde_json::from_str(&serde_json::to_string(&demo_checkout()).unwrap()).unwrap();
+    let reordered: Value =
+        serde_json::from_str(&serde_json::to_string(&demo_checkout()).unwrap()).unwrap();
     let second = app.submit("retry-me", &reordered).await;
     assert_eq!(second.status(), 202);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
@@ -45,8 +46,13 @@ async fn same_key_other_body_is_refused() {
 #[tokio::test]
 async fn keys_are_per_storefront() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.submit("shared-key", &demo_checkout()).await.status(), 202);
-    let other = app.key("shop-b", cartwright_shared::api_keys::Role::Storefront).await;
+    assert_eq!(
+        app.submit("shared-key", &demo_checkout()).await.status(),
+        202
+    );
+    let other = app
+        .key("shop-b", cartwright_shared::api_keys::Role::Storefront)
+        .await;
     let response = app
         .client
         .post(app.url("/v1/checkouts"))

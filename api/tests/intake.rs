@@ -74,7 +74,11 @@ async fn two_store_checkout_is_priced_split_and_recorded() {
     assert_eq!(read["total"], "405.68");
     assert_eq!(read["orders"], body["orders"]);
     let history = read["history"].as_array().unwrap();
-    assert_eq!(history.len(), 3, "checkout and two orders created: {history:?}");
+    assert_eq!(
+        history.len(),
+        3,
+        "checkout and two orders created: {history:?}"
+    );
     assert_eq!(history[0]["to"], "pending");
     assert_eq!(history[0]["actor"], "key:shop-a");
 
@@ -112,16 +116,40 @@ async fn a_country_without_a_tax_row_is_untaxed() {
 #[tokio::test]
 async fn a_storefront_sees_only_its_own_checkouts_and_ops_see_all() {
     let app = TestApp::spawn().await;
-    let body: Value = app.submit("mine", &demo_checkout()).await.json().await.unwrap();
+    let body: Value = app
+        .submit("mine", &demo_checkout())
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = body["id"].as_str().unwrap();
     let number = body["orders"][0]["number"].as_str().unwrap();
     let other = app
         .key("shop-b", cartwright_shared::api_keys::Role::Storefront)
         .await;
-    for path in [format!("/v1/checkouts/{id}"), format!("/v1/orders/{number}")] {
-        let response = app.client.get(app.url(&path)).bearer_auth(&other).send().await.unwrap();
-        assert_eq!(response.status(), 404, "{path} must not be visible to another storefront");
-        let response = app.client.get(app.url(&path)).bearer_auth(&app.ops_key).send().await.unwrap();
+    for path in [
+        format!("/v1/checkouts/{id}"),
+        format!("/v1/orders/{number}"),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            404,
+            "{path} must not be visible to another storefront"
+        );
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&app.ops_key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path} is visible to ops");
     }
     let missing = app

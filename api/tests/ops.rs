@@ -33,18 +33,39 @@ async fn stores_are_created_and_replaced() {
 
     for (path, body, field) in [
         ("/v1/ops/stores/Peak Gear", store.clone(), "id"),
-        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "robot", "currency": "usd", "shipping_fee": "1"}), "placement_mode"),
-        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": "1.999"}), "shipping_fee"),
-        ("/v1/ops/stores/peak", json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": 1.5}), "shipping_fee"),
-        ("/v1/ops/stores/peak", json!({"placement_mode": "manual", "currency": "usd", "shipping_fee": "1"}), "name"),
+        (
+            "/v1/ops/stores/peak",
+            json!({"name": "P", "placement_mode": "robot", "currency": "usd", "shipping_fee": "1"}),
+            "placement_mode",
+        ),
+        (
+            "/v1/ops/stores/peak",
+            json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": "1.999"}),
+            "shipping_fee",
+        ),
+        (
+            "/v1/ops/stores/peak",
+            json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": 1.5}),
+            "shipping_fee",
+        ),
+        (
+            "/v1/ops/stores/peak",
+            json!({"placement_mode": "manual", "currency": "usd", "shipping_fee": "1"}),
+            "name",
+        ),
     ] {
         let (status, error) = put(&app, path, body).await;
         assert_eq!(status, 422, "{path}: {error}");
         assert_eq!(error["error"]["field"], field);
     }
     // A store with USD SKUs cannot switch to EUR.
-    let (status, error) = put(&app, "/v1/ops/stores/nordwind", json!({"name": "N", "placement_mode": "automated",
-        "currency": "eur", "shipping_fee": "5.99"})).await;
+    let (status, error) = put(
+        &app,
+        "/v1/ops/stores/nordwind",
+        json!({"name": "N", "placement_mode": "automated",
+        "currency": "eur", "shipping_fee": "5.99"}),
+    )
+    .await;
     assert_eq!(status, 409);
     assert_eq!(error["error"]["code"], "currency_in_use");
 }
@@ -52,8 +73,13 @@ async fn stores_are_created_and_replaced() {
 #[tokio::test]
 async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
     let app = TestApp::spawn().await;
-    let (status, body) = put(&app, "/v1/ops/catalog/NORD-9000", json!({"store": "nordwind",
-        "title": "Camp Stove", "price": "45.00", "stock": 7, "low_stock_threshold": 2})).await;
+    let (status, body) = put(
+        &app,
+        "/v1/ops/catalog/NORD-9000",
+        json!({"store": "nordwind",
+        "title": "Camp Stove", "price": "45.00", "stock": 7, "low_stock_threshold": 2}),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["available"], 7);
     assert_eq!(body["currency"], "usd");
@@ -62,8 +88,16 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
     let (status, body) = put(&app, "/v1/ops/catalog/NORD-1001", json!({"price": "10.00"})).await;
     assert_eq!(status, 200);
     assert_eq!(body["price"], "10.00");
-    assert_eq!(body["title"], "Trail Runner Shoe", "untouched fields keep their value");
-    let checkout: Value = app.submit("after-reprice", &demo_checkout()).await.json().await.unwrap();
+    assert_eq!(
+        body["title"], "Trail Runner Shoe",
+        "untouched fields keep their value"
+    );
+    let checkout: Value = app
+        .submit("after-reprice", &demo_checkout())
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(checkout["orders"][0]["items"][0]["unit_price"], "10.00");
 
     // The catalog shows stock and holds.
@@ -77,9 +111,24 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
         .json()
         .await
         .unwrap();
-    let shoe = catalog["items"].as_array().unwrap().iter().find(|i| i["sku"] == "NORD-1001").unwrap().clone();
-    assert_eq!((shoe["reserved"].as_i64(), shoe["available"].as_i64()), (Some(2), Some(38)));
-    assert!(catalog["items"].as_array().unwrap().iter().all(|i| i["store"] == "nordwind"));
+    let shoe = catalog["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sku"] == "NORD-1001")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (shoe["reserved"].as_i64(), shoe["available"].as_i64()),
+        (Some(2), Some(38))
+    );
+    assert!(
+        catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["store"] == "nordwind")
+    );
 
     // Stock cannot drop below what open checkouts hold.
     let (status, error) = put(&app, "/v1/ops/catalog/NORD-1001", json!({"stock": 1})).await;
@@ -87,12 +136,42 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
     assert_eq!(error["error"]["code"], "stock_below_reserved");
 
     for (path, body, status, field) in [
-        ("/v1/ops/catalog/NEW-1", json!({"store": "nowhere", "title": "T", "price": "1", "stock": 1}), 422, "store"),
-        ("/v1/ops/catalog/NEW-1", json!({"store": "nordwind", "price": "1", "stock": 1}), 422, "title"),
-        ("/v1/ops/catalog/NORD-1001", json!({"price": "0"}), 422, "price"),
-        ("/v1/ops/catalog/NORD-1001", json!({"stock": -1}), 422, "stock"),
-        ("/v1/ops/catalog/NORD-1001", json!({"store": "rackhouse"}), 422, "store"),
-        ("/v1/ops/catalog/bad%20sku", json!({"price": "1"}), 422, "sku"),
+        (
+            "/v1/ops/catalog/NEW-1",
+            json!({"store": "nowhere", "title": "T", "price": "1", "stock": 1}),
+            422,
+            "store",
+        ),
+        (
+            "/v1/ops/catalog/NEW-1",
+            json!({"store": "nordwind", "price": "1", "stock": 1}),
+            422,
+            "title",
+        ),
+        (
+            "/v1/ops/catalog/NORD-1001",
+            json!({"price": "0"}),
+            422,
+            "price",
+        ),
+        (
+            "/v1/ops/catalog/NORD-1001",
+            json!({"stock": -1}),
+            422,
+            "stock",
+        ),
+        (
+            "/v1/ops/catalog/NORD-1001",
+            json!({"store": "rackhouse"}),
+            422,
+            "store",
+        ),
+        (
+            "/v1/ops/catalog/bad%20sku",
+            json!({"price": "1"}),
+            422,
+            "sku",
+        ),
     ] {
         let (got, error) = put(&app, path, body).await;
         assert_eq!(got, status, "{path}: {error}");

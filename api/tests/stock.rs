@@ -27,7 +27,10 @@ async fn two_hundred_concurrent_checkouts_for_ten_units_reserve_exactly_ten() {
                 assert_eq!(error["error"]["available"], 0);
                 refused += 1;
             }
-            other => panic!("unexpected status {other}: {}", response.text().await.unwrap()),
+            other => panic!(
+                "unexpected status {other}: {}",
+                response.text().await.unwrap()
+            ),
         }
     }
     assert_eq!((accepted, refused), (10, 190));
@@ -38,27 +41,42 @@ async fn two_hundred_concurrent_checkouts_for_ten_units_reserve_exactly_ten() {
             .unwrap();
     assert_eq!((stock, reserved), (10, 10));
     assert_eq!(app.count("checkouts").await, 10);
-    let held: i64 = sqlx::query_scalar("SELECT sum(quantity)::BIGINT FROM reservations WHERE status = 'held'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let held: i64 =
+        sqlx::query_scalar("SELECT sum(quantity)::BIGINT FROM reservations WHERE status = 'held'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(held, 10);
 }
 
 #[tokio::test]
 async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
     let app = TestApp::spawn().await;
-    let body: Value = app.submit("soon-stale", &demo_checkout()).await.json().await.unwrap();
-    let fresh: Value = app.submit("fresh", &demo_checkout()).await.json().await.unwrap();
-    let id = body["id"].as_str().unwrap();
-    // Let the first checkout's holds run out.
-    sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1")
-        .bind(id)
-        .execute(&app.pool)
+    let body: Value = app
+        .submit("soon-stale", &demo_checkout())
+        .await
+        .json()
         .await
         .unwrap();
+    let fresh: Value = app
+        .submit("fresh", &demo_checkout())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = body["id"].as_str().unwrap();
+    // Let the first checkout's holds run out.
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
 
-    let reaped = cartwright_shared::reservations::release_expired(&app.pool).await.unwrap();
+    let reaped = cartwright_shared::reservations::release_expired(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(reaped.holds_released, 2);
     assert_eq!(reaped.checkouts_expired, 1);
 
@@ -79,18 +97,28 @@ async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
         .await
         .unwrap();
     assert_eq!(read["status"], "expired");
-    assert!(read["orders"].as_array().unwrap().iter().all(|o| o["status"] == "cancelled"));
+    assert!(
+        read["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "cancelled")
+    );
     let last = read["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["actor"], "system:reaper");
     assert_eq!(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE message_type = 'checkout.expired'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap(),
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM outbox WHERE message_type = 'checkout.expired'"
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap(),
         1
     );
     // A second pass finds nothing more; the fresh checkout is untouched.
-    let again = cartwright_shared::reservations::release_expired(&app.pool).await.unwrap();
+    let again = cartwright_shared::reservations::release_expired(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(again.holds_released, 0);
     let fresh_status: String = sqlx::query_scalar("SELECT status FROM checkouts WHERE id = $1")
         .bind(fresh["id"].as_str().unwrap())

@@ -1,1 +1,161 @@
-fn main() {}
+//! Intake benchmark: accepted checkouts per second and latency (p50, p99, max) at each
+//! concurrency level, against a running API (`scripts/up`, ideally PROFILE=release).
+//!
+//!   cargo run --release -p cartwright-bench --bin intake -- \
+//!       --storefront-key "$STOREFRONT_KEY" --ops-key "$OPS_KEY" --concurrency 1,8,32,128
+//!
+//! Start the API with `RATE_LIMIT_PER_SECOND=0` (the per-key limit would be measured
+//! otherwise). Each request is a fresh checkout (own Idempotency-Key) of one line from a
+//! SKU the bench stocks generously first, so the figure is the full intake transaction: auth,
+//! idempotency lock and store, catalog read, stock reservation, checkout, order, lines,
+//! hold, audit rows and outbox message, all in one commit.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    #[arg(long, env = "STOREFRONT_KEY")]
+    storefront_key: String,
+    #[arg(long, env = "OPS_KEY")]
+    ops_key: String,
+    /// Concurrency levels to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+    concurrency: Vec<usize>,
+    /// SKUs the clients spread over (client i buys BENCH-(i mod n)); 1 measures the
+    /// hot-SKU case, where every checkout waits on the same row lock.
+    #[arg(long, default_value_t = 64)]
+    skus: usize,
+    /// Seconds measured per level (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Level {
+    clients: usize,
+    accepted: usize,
+    errors: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    for sku in 0..args.skus {
+        let stocked = client
+            .put(format!("{}/v1/ops/catalog/BENCH-{sku}", args.api))
+            .bearer_auth(&args.ops_key)
+            .json(&json!({"store": "nordwind", "title": "Benchmark widget", "price": "10.00", "stock": 1_000_000}))
+            .send()
+            .await
+            .context("is the API running? (scripts/up)")?;
+        if !stocked.status().is_success() {
+            bail!("stocking BENCH-{sku} failed: {}", stocked.text().await?);
+        }
+    }
+
+    let mut levels = Vec::new();
+    for &clients in &args.concurrency {
+        run(&client, &args, clients, Duration::from_secs(1)).await?;
+        levels.push(run(&client, &args, clients, Duration::from_secs(args.seconds)).await?);
+    }
+    println!("| clients | accepted | errors | checkouts/s | p50 ms | p99 ms | max ms |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for l in levels {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            l.clients,
+            l.accepted,
+            l.errors,
+            l.per_second,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn run(
+    client: &reqwest::Client,
+    args: &Args,
+    clients: usize,
+    length: Duration,
+) -> anyhow::Result<Level> {
+    let started = Instant::now();
+    let deadline = started + length;
+    let tasks = (0..clients).map(|i| {
+        let sku = format!("BENCH-{}", i % args.skus.max(1));
+        let client = client.clone();
+        let url = format!("{}/v1/checkouts", args.api);
+        let key = args.storefront_key.clone();
+        tokio::spawn(async move {
+            let body = json!({
+                "customer": {"email": "bench@example.com", "name": "Bench Mark"},
+                "shipping_address": {"name": "Bench Mark", "line1": "1 Loop Rd", "city": "Austin",
+                    "state": "TX", "postal_code": "73301", "country": "US"},
+                "items": [{"sku": sku, "quantity": 1}],
+                "payment_method": "pm_card_visa", "currency": "usd"
+            });
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                    .json(&body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        let _ = r.bytes().await;
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for result in futures::future::join_all(tasks).await {
+        let (l, e) = result?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Level {
+        clients,
+        accepted: latencies.len(),
+        errors,
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        max: latencies.last().copied().unwrap_or_default(),
+    })
+}

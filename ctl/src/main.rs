@@ -6,7 +6,11 @@ use cartwright_shared::{config::Config, db, demo};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "cartwright", version, about = "Operate Cartwright: migrations, demo data, API keys")]
+#[command(
+    name = "cartwright",
+    version,
+    about = "Operate Cartwright: migrations, demo data, API keys"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -62,7 +62,9 @@ impl Config {
                     "postgres://postgres@127.0.0.1:5432/cartwright",
                 )),
                 max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
-                acquire_timeout: Duration::from_secs(env.parse("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?),
+                acquire_timeout: Duration::from_secs(
+                    env.parse("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
+                ),
             },
             api: ApiConfig {
                 bind: env.parse("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,

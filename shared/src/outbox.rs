@@ -13,8 +13,7 @@ pub async fn enqueue<T: Serialize>(
     payload: &T,
 ) -> sqlx::Result<Uuid> {
     let message_id = Uuid::now_v7();
-    let payload = serde_json::to_value(payload)
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let payload = serde_json::to_value(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO outbox (message_id, message_type, aggregate_id, payload) VALUES ($1, $2, $3, $4)",
     )

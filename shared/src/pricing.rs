@@ -62,7 +62,10 @@ pub fn price(
 ) -> PricedCheckout {
     let mut by_store: BTreeMap<&str, Vec<PricedLine>> = BTreeMap::new();
     for line in lines {
-        by_store.entry(&line.store_id).or_default().push(line.clone());
+        by_store
+            .entry(&line.store_id)
+            .or_default()
+            .push(line.clone());
     }
 
     let orders: Vec<PricedOrder> = by_store
@@ -116,15 +119,31 @@ mod tests {
 
     fn rules() -> BTreeMap<String, StoreShipping> {
         BTreeMap::from([
-            ("a".to_owned(), StoreShipping { fee: Minor(599), free_threshold: Some(Minor(10000)) }),
-            ("b".to_owned(), StoreShipping { fee: Minor(995), free_threshold: None }),
+            (
+                "a".to_owned(),
+                StoreShipping {
+                    fee: Minor(599),
+                    free_threshold: Some(Minor(10000)),
+                },
+            ),
+            (
+                "b".to_owned(),
+                StoreShipping {
+                    fee: Minor(995),
+                    free_threshold: None,
+                },
+            ),
         ])
     }
 
     #[test]
     fn splits_by_store_and_adds_up() {
         let priced = price(
-            &[line("A1", "a", 2, 4999), line("B1", "b", 1, 12900), line("A2", "a", 1, 1500)],
+            &[
+                line("A1", "a", 2, 4999),
+                line("B1", "b", 1, 12900),
+                line("A2", "a", 1, 1500),
+            ],
             &rules(),
             Decimal::new(725, 2),
         );

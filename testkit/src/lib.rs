@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 /// The server every test database lives on; `TEST_DATABASE_URL` without a database name.
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_SERVER")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".to_owned())
 }
 
 fn template_name() -> String {
@@ -50,20 +50,27 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
         .execute(&mut *conn)
         .await
         .expect("lock");
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut *conn)
-        .await
-        .expect("query");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("query");
     if !exists {
         drop_stale(conn).await;
         let building = format!("{name}_building");
-        exec(conn, &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).await;
+        exec(
+            conn,
+            &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+        )
+        .await;
         exec(conn, &format!("CREATE DATABASE {building}")).await;
         let pool = PgPool::connect(&format!("{}/{building}", server_url()))
             .await
             .expect("connect template");
-        cartwright_shared::db::migrate(&pool).await.expect("migrate template");
+        cartwright_shared::db::migrate(&pool)
+            .await
+            .expect("migrate template");
         demo::seed(&pool).await.expect("seed template");
         pool.close().await;
         // Renamed only when complete: a crashed build never passes for a template.
@@ -77,10 +84,11 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
 }
 
 async fn drop_stale(conn: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
-        .fetch_all(&mut *conn)
-        .await
-        .expect("list databases");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("list databases");
     let now = unix_now();
     for name in names {
         let created = name
@@ -92,7 +100,11 @@ async fn drop_stale(conn: &mut PgConnection) {
             None => name.starts_with("cwt_template_"),
         };
         if stale {
-            exec(conn, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            exec(
+                conn,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
         }
     }
 }
@@ -115,8 +127,16 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
 pub async fn fresh_database() -> String {
     let mut conn = admin().await;
     let template = ensure_template(&mut conn).await;
-    let name = format!("cwt_{}_{}", unix_now(), cartwright_shared::ids::new_secret(10).to_lowercase());
-    exec(&mut conn, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+    let name = format!(
+        "cwt_{}_{}",
+        unix_now(),
+        cartwright_shared::ids::new_secret(10).to_lowercase()
+    );
+    exec(
+        &mut conn,
+        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+    )
+    .await;
     format!("{}/{name}", server_url())
 }
 
@@ -128,7 +148,11 @@ pub fn config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         ("RATE_LIMIT_PER_SECOND".into(), "0".into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
     ];
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     Config::from_lookup(|name| {
         vars.iter()
             .rev()
@@ -192,11 +216,17 @@ impl TestApp {
 
     /// Another key, for a second storefront or ops user.
     pub async fn key(&self, principal: &str, role: Role) -> String {
-        api_keys::create(&self.pool, principal, role).await.expect("key")
+        api_keys::create(&self.pool, principal, role)
+            .await
+            .expect("key")
     }
 
     /// `POST /v1/checkouts` as the test storefront.
-    pub async fn submit(&self, idempotency_key: &str, body: &serde_json::Value) -> reqwest::Response {
+    pub async fn submit(
+        &self,
+        idempotency_key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         self.client
             .post(self.url("/v1/checkouts"))
             .bearer_auth(&self.storefront_key)

@@ -19,11 +19,13 @@ pub struct Stored {
 
 /// `false` when another transaction holds the key right now.
 pub async fn try_lock(tx: &mut PgConnection, principal: &str, key: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 0))")
-        .bind(principal)
-        .bind(key)
-        .fetch_one(tx)
-        .await
+    sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 0))",
+    )
+    .bind(principal)
+    .bind(key)
+    .fetch_one(tx)
+    .await
 }
 
 pub async fn find(

@@ -152,7 +152,10 @@ fn lines_from(items: Option<Vec<ItemBody>>) -> Result<Vec<Line>, ApiError> {
     if items.is_empty() || items.len() > MAX_LINES {
         return Err(ApiError::invalid(
             "items",
-            format!("items must hold 1 to {MAX_LINES} lines, not {}", items.len()),
+            format!(
+                "items must hold 1 to {MAX_LINES} lines, not {}",
+                items.len()
+            ),
         ));
     }
     let mut seen = HashSet::new();
@@ -190,9 +193,9 @@ fn lines_from(items: Option<Vec<ItemBody>>) -> Result<Vec<Line>, ApiError> {
 fn payment_method_from(value: Option<String>) -> Result<String, ApiError> {
     let value = required_text("payment_method", value)?;
     let ok = value.len() <= 255
-        && value
-            .strip_prefix("pm_")
-            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        && value.strip_prefix("pm_").is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
     if ok {
         Ok(value)
     } else {

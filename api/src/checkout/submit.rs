@@ -82,9 +82,21 @@ pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiErr
 
     let view = view::checkout(&mut tx, &checkout_id)
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("checkout vanished inside its own transaction")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "checkout vanished inside its own transaction"
+            ))
+        })?;
     let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    idempotency::save(&mut tx, s.principal, s.idempotency_key, s.request_hash, 202, &body).await?;
+    idempotency::save(
+        &mut tx,
+        s.principal,
+        s.idempotency_key,
+        s.request_hash,
+        202,
+        &body,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Accepted {
         status: 202,

@@ -200,8 +200,9 @@ async fn items_of(conn: &mut PgConnection, numbers: &[String]) -> sqlx::Result<V
 }
 
 fn take_items(items: &mut Vec<ItemRow>, number: &str) -> Vec<ItemView> {
-    let (own, rest): (Vec<ItemRow>, Vec<ItemRow>) =
-        std::mem::take(items).into_iter().partition(|i| i.order_number == number);
+    let (own, rest): (Vec<ItemRow>, Vec<ItemRow>) = std::mem::take(items)
+        .into_iter()
+        .partition(|i| i.order_number == number);
     *items = rest;
     own.into_iter().map(item_view).collect()
 }

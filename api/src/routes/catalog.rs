@@ -42,11 +42,12 @@ fn view((sku, store, title, price, currency, stock, reserved, threshold): SkuRow
 }
 
 pub async fn sku_view(conn: &mut PgConnection, sku: &str) -> sqlx::Result<SkuView> {
-    let row: SkuRow =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM skus WHERE sku = $1")))
-            .bind(sku)
-            .fetch_one(conn)
-            .await?;
+    let row: SkuRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM skus WHERE sku = $1"
+    )))
+    .bind(sku)
+    .fetch_one(conn)
+    .await?;
     Ok(view(row))
 }
 

@@ -61,7 +61,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| {
             ApiError::invalid(
                 FIELD,
-                format!("{FIELD} must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"),
+                format!(
+                    "{FIELD} must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"
+                ),
             )
         })?;
     Ok(key.to_owned())

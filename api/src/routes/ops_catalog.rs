@@ -41,7 +41,9 @@ fn count(field: &str, value: Option<i64>) -> Result<Option<i32>, ApiError> {
 fn sku_code(sku: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&sku.len())
         && sku.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && sku.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        && sku
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -80,17 +82,28 @@ pub async fn upsert(
     let status = match existing {
         Some((store_id, sku_currency, reserved)) => {
             if store.as_ref().is_some_and(|s| *s != store_id) {
-                return Err(ApiError::invalid("store", "the store of an existing SKU cannot change"));
+                return Err(ApiError::invalid(
+                    "store",
+                    "the store of an existing SKU cannot change",
+                ));
             }
-            if currency.as_ref().is_some_and(|c| c.as_str() != sku_currency) {
-                return Err(ApiError::invalid("currency", "the currency of an existing SKU cannot change"));
+            if currency
+                .as_ref()
+                .is_some_and(|c| c.as_str() != sku_currency)
+            {
+                return Err(ApiError::invalid(
+                    "currency",
+                    "the currency of an existing SKU cannot change",
+                ));
             }
             if let Some(stock) = stock
                 && stock < reserved
             {
                 return Err(ApiError::Conflict {
                     code: "stock_below_reserved",
-                    message: format!("{reserved} units are held by open checkouts; stock cannot go below that"),
+                    message: format!(
+                        "{reserved} units are held by open checkouts; stock cannot go below that"
+                    ),
                 });
             }
             sqlx::query(
@@ -120,7 +133,10 @@ pub async fn upsert(
                         field: "store".into(),
                         message: format!("no store {store:?}"),
                     })?;
-            if currency.as_ref().is_some_and(|c| c.as_str() != store_currency) {
+            if currency
+                .as_ref()
+                .is_some_and(|c| c.as_str() != store_currency)
+            {
                 return Err(ApiError::invalid(
                     "currency",
                     format!("store {store} sells in {store_currency}"),

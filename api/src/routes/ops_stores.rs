@@ -71,10 +71,11 @@ pub async fn list(
     State(state): State<AppState>,
     Ops(_): Ops,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores: Vec<StoreRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM stores ORDER BY id")))
-            .fetch_all(&state.pool)
-            .await?;
+    let stores: Vec<StoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM stores ORDER BY id"
+    )))
+    .fetch_all(&state.pool)
+    .await?;
     let stores: Vec<StoreView> = stores.into_iter().map(StoreView::from).collect();
     Ok(Json(serde_json::json!({ "stores": stores })))
 }
@@ -82,7 +83,9 @@ pub async fn list(
 pub fn store_id(id: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -110,8 +113,11 @@ pub async fn upsert(
     }
     let currency = Currency::parse(&required_text("currency", body.currency)?)
         .map_err(|m| ApiError::invalid("currency", m))?;
-    let fee = amount("shipping_fee", Some(required_text("shipping_fee", body.shipping_fee)?))?
-        .unwrap_or_default();
+    let fee = amount(
+        "shipping_fee",
+        Some(required_text("shipping_fee", body.shipping_fee)?),
+    )?
+    .unwrap_or_default();
     let threshold = amount(
         "free_shipping_threshold",
         optional_text("free_shipping_threshold", body.free_shipping_threshold)?,
@@ -120,7 +126,10 @@ pub async fn upsert(
     if let Some(url) = &website_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
-        return Err(ApiError::invalid("website_url", "website_url must be an http(s) URL"));
+        return Err(ApiError::invalid(
+            "website_url",
+            "website_url must be an http(s) URL",
+        ));
     }
 
     let mut tx = state.pool.begin().await?;
@@ -161,7 +170,11 @@ pub async fn upsert(
         (row.try_get("created")?, StoreRow::from_row(&row)?.into())
     };
     tx.commit().await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(store)))
 }
 
