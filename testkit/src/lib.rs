@@ -3,7 +3,7 @@
 //! port 0, so tests run in parallel without seeing each other's rows.
 //!
 //! Test databases are named `cwt_<unix seconds>_<random>`; ones older than an hour are
-//! dropped when a template is checked, so repeated runs do not fill the disk.
+//! dropped whenever a test asks for a database, so repeated runs do not fill the disk.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,8 +56,8 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
             .fetch_one(&mut *conn)
             .await
             .expect("query");
+    drop_stale(conn).await;
     if !exists {
-        drop_stale(conn).await;
         let building = format!("{name}_building");
         exec(
             conn,
