@@ -1,6 +1,7 @@
 //! Cartwright's HTTP API: intake for storefronts, the ops API, health. `main` only
 //! parses the configuration and calls [`Application::build`].
 
+pub mod broker_health;
 pub mod checkout;
 pub mod error;
 pub mod extract;

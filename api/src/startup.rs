@@ -6,9 +6,13 @@ use std::sync::Arc;
 use axum::Router;
 use cartwright_shared::config::Config;
 use cartwright_shared::db;
+use cartwright_shared::queue::relay;
+use cartwright_shared::queue::topology::Topology;
+use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::broker_health::BrokerHealth;
 use crate::rate_limit::RateLimiter;
 use crate::state::AppState;
 use crate::{request_id, routes};
@@ -29,7 +33,16 @@ impl Application {
 
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.api.bind).await?;
+        if config.broker.api_runs_relay {
+            tokio::spawn(relay::run(
+                pool.clone(),
+                config.broker.clone(),
+                Topology::new(&config.broker),
+                Shutdown::on_signals(),
+            ));
+        }
         let state = AppState {
+            broker: Arc::new(BrokerHealth::new(config.broker.clone())),
             pool,
             intake_limiter: Arc::new(RateLimiter::new(
                 config.api.rate_limit_per_second,
@@ -47,31 +60,13 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mut shutdown = Shutdown::on_signals();
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move { shutdown.requested().await })
             .await
     }
 }
 
 pub fn app(state: AppState) -> Router {
     routes::router(state).layer(axum::middleware::from_fn(request_id::middleware))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use cartwright_shared::config::Config;
 use sqlx::PgPool;
 
+use crate::broker_health::BrokerHealth;
 use crate::rate_limit::RateLimiter;
 
 #[derive(Clone)]
@@ -12,4 +13,5 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub intake_limiter: Arc<RateLimiter>,
+    pub broker: Arc<BrokerHealth>,
 }

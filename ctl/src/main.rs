@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use cartwright_shared::api_keys::{self, Role};
+use cartwright_shared::queue::dead_letters::{self, Filter};
 use cartwright_shared::{config::Config, db, demo};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -29,6 +30,32 @@ enum Command {
         principal: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+    },
+    /// Dead letters: messages that failed for good, kept for ops.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// List unresolved dead letters as JSON, newest first.
+    List {
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send one dead letter (--id) or all of a queue (--queue) back to its work queue.
+    Replay {
+        #[arg(long, conflicts_with = "queue", required_unless_present = "queue")]
+        id: Option<i64>,
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    /// Discard a dead letter (recorded in the ops audit).
+    Discard {
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -67,6 +94,40 @@ async fn main() -> anyhow::Result<()> {
             let key = api_keys::create(&pool, &principal, role).await?;
             // The key on stdout alone, so scripts can capture it.
             println!("{key}");
+        }
+        Command::DeadLetters(command) => dead_letter_command(&pool, command).await?,
+    }
+    Ok(())
+}
+
+async fn dead_letter_command(pool: &sqlx::PgPool, command: DeadLetterCommand) -> anyhow::Result<()> {
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    match command {
+        DeadLetterCommand::List { queue, limit } => {
+            let rows = dead_letters::list(
+                pool,
+                Filter {
+                    queue: queue.as_deref(),
+                    status: "dead",
+                    before: None,
+                    limit,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        DeadLetterCommand::Replay { id: Some(id), .. } => {
+            dead_letters::replay(pool, id, &actor).await?;
+            eprintln!("dead letter {id} replayed");
+        }
+        DeadLetterCommand::Replay { queue: Some(queue), .. } => {
+            let n = dead_letters::replay_queue(pool, &queue, &actor).await?;
+            eprintln!("{n} dead letters of {queue} replayed");
+        }
+        DeadLetterCommand::Replay { .. } => unreachable!("clap requires --id or --queue"),
+        DeadLetterCommand::Discard { id } => {
+            dead_letters::discard(pool, id, &actor).await?;
+            eprintln!("dead letter {id} discarded");
         }
     }
     Ok(())

@@ -20,6 +20,30 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api: ApiConfig,
     pub reservations: ReservationConfig,
+    pub broker: BrokerConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    /// Every exchange and queue name starts with this (tests use one each).
+    pub prefix: String,
+    /// Unacknowledged deliveries per consumer; also its handler concurrency.
+    pub prefetch: u16,
+    /// Tries per message (first delivery included) before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before retry 1, 2, …; later retries reuse the last. Jittered ±20 %.
+    pub retry_delays: Vec<Duration>,
+    /// How often the outbox relay polls when no NOTIFY wakes it.
+    pub outbox_poll_interval: Duration,
+    /// Run the outbox relay inside the API process as well as in the workers.
+    pub api_runs_relay: bool,
+    /// Where `cartwright-workers` serves /metrics.
+    pub workers_metrics_bind: SocketAddr,
+    /// Queues unused this long are deleted by the broker. Tests only: unset (never) in
+    /// production.
+    pub queue_expires: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +99,27 @@ impl Config {
                 ttl: Duration::from_secs(env.parse("RESERVATION_TTL_SECS", 1800)?),
                 reaper_interval: Duration::from_secs(env.parse("REAPER_INTERVAL_SECS", 30)?),
             },
+            broker: BrokerConfig {
+                url: SecretString::from(
+                    env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                ),
+                prefix: env.string("AMQP_PREFIX", "cartwright"),
+                prefetch: env.parse("AMQP_PREFETCH", 32)?,
+                max_attempts: env.parse("MAX_ATTEMPTS", 8)?,
+                retry_delays: env.seconds_list("RETRY_DELAYS_SECS", &[1, 5, 30, 120, 600])?,
+                outbox_poll_interval: Duration::from_millis(
+                    env.parse("OUTBOX_POLL_INTERVAL_MS", 1000)?,
+                ),
+                api_runs_relay: env.parse("API_RUN_RELAY", false)?,
+                workers_metrics_bind: env.parse(
+                    "WORKERS_METRICS_BIND",
+                    SocketAddr::from(([127, 0, 0, 1], 9100)),
+                )?,
+                queue_expires: match env.parse("AMQP_QUEUE_EXPIRES_SECS", 0u64)? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+            },
         })
     }
 }
@@ -88,6 +133,25 @@ impl Env<'_> {
         (self.lookup)(name)
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A comma-separated list of seconds, fractions allowed ("0.2,1,5").
+    fn seconds_list(&self, name: &'static str, default: &[u64]) -> Result<Vec<Duration>, ConfigError> {
+        let Some(raw) = (self.lookup)(name).filter(|v| !v.is_empty()) else {
+            return Ok(default.iter().map(|s| Duration::from_secs(*s)).collect());
+        };
+        let delays = raw
+            .split(',')
+            .map(|part| {
+                Duration::try_from_secs_f64(part.trim().parse::<f64>().map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|problem| ConfigError { name, problem: format!("{raw:?}: {problem}") })?;
+        if delays.is_empty() {
+            return Err(ConfigError { name, problem: "needs at least one delay".into() });
+        }
+        Ok(delays)
     }
 
     fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>

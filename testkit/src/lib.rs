@@ -5,6 +5,9 @@
 //! Test databases are named `cwt_<unix seconds>_<random>`; ones older than an hour are
 //! dropped whenever a test asks for a database, so repeated runs do not fill the disk.
 
+pub mod broker;
+pub mod test_handler;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cartwright_api::Application;
@@ -56,7 +59,7 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
             .fetch_one(&mut *conn)
             .await
             .expect("query");
-    drop_stale(conn).await;
+    drop_stale(conn, &name).await;
     if !exists {
         let building = format!("{name}_building");
         exec(
@@ -83,7 +86,8 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
     name
 }
 
-async fn drop_stale(conn: &mut PgConnection) {
+/// Drops test databases over an hour old, and templates of other schema versions.
+async fn drop_stale(conn: &mut PgConnection, current_template: &str) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
             .fetch_all(&mut *conn)
@@ -97,7 +101,7 @@ async fn drop_stale(conn: &mut PgConnection) {
             .and_then(|secs| secs.parse::<u64>().ok());
         let stale = match created {
             Some(secs) => now.saturating_sub(secs) > 3600,
-            None => name.starts_with("cwt_template_"),
+            None => name.starts_with("cwt_template_") && !name.starts_with(current_template),
         };
         if stale {
             exec(

@@ -1,4 +1,3 @@
 //! Cartwright's background workers: one binary, one subcommand per worker, and `all`.
 
-pub mod reaper;
-pub mod shutdown;
+pub mod scheduler;

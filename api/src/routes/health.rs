@@ -20,7 +20,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     )
     .await
     .is_ok_and(|r| r.is_ok());
-    let status = if database {
+    let broker = state.broker.is_up().await;
+    let status = if database && broker {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -28,6 +29,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     (
         status,
-        Json(json!({ "status": word(database), "checks": { "database": word(database) } })),
+        Json(json!({
+            "status": word(database && broker),
+            "checks": { "database": word(database), "broker": word(broker) }
+        })),
     )
 }

@@ -3,13 +3,16 @@
 mod catalog;
 mod checkouts;
 mod health;
+mod metrics;
+mod openapi;
 mod ops_catalog;
+mod ops_dead_letters;
 mod ops_stores;
 mod orders;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
@@ -19,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::spec))
         .route("/v1/checkouts", post(checkouts::create))
         .route("/v1/checkouts/{id}", get(checkouts::show))
         .route("/v1/orders/{number}", get(orders::show))
@@ -26,6 +30,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ops/stores", get(ops_stores::list))
         .route("/v1/ops/stores/{id}", put(ops_stores::upsert))
         .route("/v1/ops/catalog/{sku}", put(ops_catalog::upsert))
+        .route("/v1/ops/dead-letters", get(ops_dead_letters::list))
+        .route(
+            "/v1/ops/dead-letters/replay",
+            post(ops_dead_letters::replay),
+        )
+        .route(
+            "/v1/ops/dead-letters/{id}",
+            delete(ops_dead_letters::discard),
+        )
+        .route("/metrics", get(metrics::render))
+        // Runs after routing, so requests are counted by route template, not raw path.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

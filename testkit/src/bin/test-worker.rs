@@ -1,0 +1,27 @@
+//! A worker process running the test handler, for tests that kill a worker mid-flight.
+//! Configured like the real workers from the environment, plus TEST_HANDLER_SLOW_MS.
+
+use std::time::Duration;
+
+use cartwright_shared::config::Config;
+use cartwright_shared::queue::{handler, topology::Topology};
+use cartwright_shared::shutdown::Shutdown;
+use cartwright_shared::{db, telemetry};
+use cartwright_testkit::test_handler::{Behaviour, TestHandler};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let pool = db::connect(&config.database).await?;
+    let slow_ms: u64 = std::env::var("TEST_HANDLER_SLOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let handler = TestHandler {
+        behaviour: Behaviour::Slow(Duration::from_millis(slow_ms)),
+    };
+    let topology = Topology::new(&config.broker);
+    handler::run(handler, pool, &config.broker, topology, Shutdown::on_signals()).await;
+    Ok(())
+}
