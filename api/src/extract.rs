@@ -1,7 +1,7 @@
 //! Extractors that turn a request into checked values or a clear 4xx: the API key and
 //! its role, and a JSON body parsed with the path of any bad field.
 
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -15,6 +15,28 @@ use crate::state::AppState;
 
 /// The largest JSON body any endpoint accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// `axum`'s `Path`, answering a bad path parameter with the JSON error.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `axum`'s `Query`, answering a bad query string with the JSON error.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::invalid("path", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::invalid("query", rejection.body_text())
+    }
+}
 
 /// Any valid, unrevoked API key.
 pub struct Authenticated(pub Principal);

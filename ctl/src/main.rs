@@ -100,8 +100,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn dead_letter_command(pool: &sqlx::PgPool, command: DeadLetterCommand) -> anyhow::Result<()> {
-    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+async fn dead_letter_command(
+    pool: &sqlx::PgPool,
+    command: DeadLetterCommand,
+) -> anyhow::Result<()> {
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
     match command {
         DeadLetterCommand::List { queue, limit } => {
             let rows = dead_letters::list(
@@ -120,7 +126,9 @@ async fn dead_letter_command(pool: &sqlx::PgPool, command: DeadLetterCommand) ->
             dead_letters::replay(pool, id, &actor).await?;
             eprintln!("dead letter {id} replayed");
         }
-        DeadLetterCommand::Replay { queue: Some(queue), .. } => {
+        DeadLetterCommand::Replay {
+            queue: Some(queue), ..
+        } => {
             let n = dead_letters::replay_queue(pool, &queue, &actor).await?;
             eprintln!("{n} dead letters of {queue} replayed");
         }

@@ -136,7 +136,11 @@ impl Env<'_> {
     }
 
     /// A comma-separated list of seconds, fractions allowed ("0.2,1,5").
-    fn seconds_list(&self, name: &'static str, default: &[u64]) -> Result<Vec<Duration>, ConfigError> {
+    fn seconds_list(
+        &self,
+        name: &'static str,
+        default: &[u64],
+    ) -> Result<Vec<Duration>, ConfigError> {
         let Some(raw) = (self.lookup)(name).filter(|v| !v.is_empty()) else {
             return Ok(default.iter().map(|s| Duration::from_secs(*s)).collect());
         };
@@ -147,9 +151,15 @@ impl Env<'_> {
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|problem| ConfigError { name, problem: format!("{raw:?}: {problem}") })?;
+            .map_err(|problem| ConfigError {
+                name,
+                problem: format!("{raw:?}: {problem}"),
+            })?;
         if delays.is_empty() {
-            return Err(ConfigError { name, problem: "needs at least one delay".into() });
+            return Err(ConfigError {
+                name,
+                problem: "needs at least one delay".into(),
+            });
         }
         Ok(delays)
     }

@@ -62,20 +62,25 @@ impl Minor {
         Decimal::new(self.0, 2)
     }
 
-    /// Parses "12.5" or "12.50" (at most two places, not negative) into minor units.
+    /// Parses a plain decimal with at most two places ("12", "12.5", "12.50") into
+    /// minor units. Nothing else: no sign, exponent, separators or spaces.
     pub fn parse_decimal(raw: &str) -> Result<Self, String> {
+        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        let well_formed = !whole.is_empty()
+            && whole.len() <= 15
+            && digits(whole)
+            && digits(fraction)
+            && (!raw.contains('.') || (1..=2).contains(&fraction.len()));
+        if !well_formed {
+            return Err(format!(
+                "{raw:?} is not an amount like \"12.50\" (digits, at most two decimal places)"
+            ));
+        }
         let value: Decimal = raw
-            .trim()
             .parse()
-            .map_err(|_| format!("{raw:?} is not a decimal amount"))?;
-        if value.is_sign_negative() {
-            return Err(format!("{raw:?} is negative"));
-        }
-        if value.scale() > 2 && value.normalize().scale() > 2 {
-            return Err(format!("{raw:?} has more than two decimal places"));
-        }
-        let minor = (value * Decimal::ONE_HUNDRED).trunc();
-        i64::try_from(minor)
+            .map_err(|_| format!("{raw:?} is not an amount"))?;
+        i64::try_from(value * Decimal::ONE_HUNDRED)
             .map(Self)
             .map_err(|_| format!("{raw:?} is too large"))
     }
@@ -122,12 +127,13 @@ mod tests {
     fn parses_decimal_strings() {
         assert_eq!(Minor::parse_decimal("12.5"), Ok(Minor(1250)));
         assert_eq!(Minor::parse_decimal("12.50"), Ok(Minor(1250)));
-        assert_eq!(Minor::parse_decimal("12.500"), Ok(Minor(1250)));
         assert_eq!(Minor::parse_decimal("7"), Ok(Minor(700)));
-        assert!(Minor::parse_decimal("12.345").is_err());
-        assert!(Minor::parse_decimal("-1").is_err());
-        assert!(Minor::parse_decimal("abc").is_err());
-        assert!(Minor::parse_decimal("1e400").is_err());
+        assert_eq!(Minor::parse_decimal("0.05"), Ok(Minor(5)));
+        for bad in [
+            "12.345", "12.500", "-1", "+5", "abc", "1e2", "1_000", ".5", "5.", " 5", "1,00", "",
+        ] {
+            assert!(Minor::parse_decimal(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

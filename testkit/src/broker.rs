@@ -17,7 +17,10 @@ pub const SHARED_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// A fresh prefix, so a test's exchanges and queues are its own.
 pub fn prefix() -> String {
-    format!("cwt-{}", cartwright_shared::ids::new_secret(8).to_lowercase())
+    format!(
+        "cwt-{}",
+        cartwright_shared::ids::new_secret(8).to_lowercase()
+    )
 }
 
 /// Broker settings for a test: its prefix, short retry delays, expiring queues.
@@ -122,12 +125,19 @@ impl RabbitNode {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("node dir");
         // The system's rabbitmq.conf pins the shared node's listener; ours has its own.
-        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.local = 127.0.0.1:{port}\n"))
-            .expect("conf");
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .expect("conf");
         // No plugins: the management plugin would fight the shared node for its port.
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins");
         // Debian's rabbitmq-server drops to the rabbitmq user, which must own the dir.
-        let _ = Command::new("chown").arg("-R").arg("rabbitmq:rabbitmq").arg(&dir).status();
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg("rabbitmq:rabbitmq")
+            .arg(&dir)
+            .status();
         let mut node = Self {
             port,
             dist_port: free_port(),
@@ -149,7 +159,10 @@ impl RabbitNode {
             .env("RABBITMQ_NODE_PORT", self.port.to_string())
             .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
@@ -160,9 +173,11 @@ impl RabbitNode {
             .expect("spawn rabbitmq-server (is RabbitMQ installed? scripts/services)");
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
-        eventually(Duration::from_secs(60), "the private RabbitMQ node to listen", || async {
-            tokio::net::TcpStream::connect(&addr).await.is_ok()
-        })
+        eventually(
+            Duration::from_secs(60),
+            "the private RabbitMQ node to listen",
+            || async { tokio::net::TcpStream::connect(&addr).await.is_ok() },
+        )
         .await;
     }
 
@@ -181,9 +196,11 @@ impl RabbitNode {
             let _ = tokio::task::spawn_blocking(move || child.wait()).await;
         }
         let addr = format!("127.0.0.1:{}", self.port);
-        eventually(Duration::from_secs(30), "the private RabbitMQ node to stop", || async {
-            tokio::net::TcpStream::connect(&addr).await.is_err()
-        })
+        eventually(
+            Duration::from_secs(30),
+            "the private RabbitMQ node to stop",
+            || async { tokio::net::TcpStream::connect(&addr).await.is_err() },
+        )
         .await;
         let _ = std::fs::remove_file(self.dir.join("pid"));
     }
@@ -249,13 +266,14 @@ impl QueueEnv {
     }
 
     pub fn spawn_archiver(&mut self) {
-        self.tasks.spawn(cartwright_shared::queue::dead_letters::archive(
-            self.app.pool.clone(),
-            self.config.broker.clone(),
-            self.topology.clone(),
-            vec![crate::test_handler::queue()],
-            self.shutdown.clone(),
-        ));
+        self.tasks
+            .spawn(cartwright_shared::queue::dead_letters::archive(
+                self.app.pool.clone(),
+                self.config.broker.clone(),
+                self.topology.clone(),
+                vec![crate::test_handler::queue()],
+                self.shutdown.clone(),
+            ));
     }
 
     pub fn spawn_handler<H: cartwright_shared::queue::handler::Handler>(&mut self, handler: H) {
@@ -264,7 +282,8 @@ impl QueueEnv {
         let topology = self.topology.clone();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
-            cartwright_shared::queue::handler::run(handler, pool, &broker, topology, shutdown).await;
+            cartwright_shared::queue::handler::run(handler, pool, &broker, topology, shutdown)
+                .await;
         });
     }
 
@@ -275,9 +294,14 @@ impl QueueEnv {
         for seq in 0..n {
             let payload = serde_json::json!({ "aggregate": aggregate, "seq": seq });
             ids.push(
-                cartwright_shared::outbox::enqueue(&mut tx, crate::test_handler::EVENT, aggregate, &payload)
-                    .await
-                    .expect("enqueue"),
+                cartwright_shared::outbox::enqueue(
+                    &mut tx,
+                    crate::test_handler::EVENT,
+                    aggregate,
+                    &payload,
+                )
+                .await
+                .expect("enqueue"),
             );
         }
         tx.commit().await.expect("commit");

@@ -59,7 +59,7 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
             .fetch_one(&mut *conn)
             .await
             .expect("query");
-    drop_stale(conn, &name).await;
+    drop_stale(conn).await;
     if !exists {
         let building = format!("{name}_building");
         exec(
@@ -86,8 +86,9 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
     name
 }
 
-/// Drops test databases over an hour old, and templates of other schema versions.
-async fn drop_stale(conn: &mut PgConnection, current_template: &str) {
+/// Drops test databases over an hour old. Templates stay: another checkout on the same
+/// server (a branch with other migrations) may be using its own right now.
+async fn drop_stale(conn: &mut PgConnection) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
             .fetch_all(&mut *conn)
@@ -99,11 +100,7 @@ async fn drop_stale(conn: &mut PgConnection, current_template: &str) {
             .strip_prefix("cwt_")
             .and_then(|rest| rest.split('_').next())
             .and_then(|secs| secs.parse::<u64>().ok());
-        let stale = match created {
-            Some(secs) => now.saturating_sub(secs) > 3600,
-            None => name.starts_with("cwt_template_") && !name.starts_with(current_template),
-        };
-        if stale {
+        if created.is_some_and(|secs| now.saturating_sub(secs) > 3600) {
             exec(
                 conn,
                 &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),

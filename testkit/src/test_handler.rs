@@ -61,7 +61,9 @@ impl Handler for TestHandler {
                 )));
             }
             Behaviour::FailWhile(flag) if flag.load(Ordering::SeqCst) => {
-                return Err(HandlerError::Transient(anyhow::anyhow!("the test says fail")));
+                return Err(HandlerError::Transient(anyhow::anyhow!(
+                    "the test says fail"
+                )));
             }
             _ => {}
         }

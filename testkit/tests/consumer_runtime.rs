@@ -13,7 +13,9 @@ use serde_json::Value;
 #[tokio::test]
 async fn a_handler_failing_three_times_is_retried_at_growing_delays_then_succeeds() {
     let mut env = QueueEnv::new(SHARED_BROKER).await;
-    env.spawn_handler(TestHandler { behaviour: Behaviour::FailFirst(3) });
+    env.spawn_handler(TestHandler {
+        behaviour: Behaviour::FailFirst(3),
+    });
     env.spawn_relay();
     env.spawn_archiver();
     let id = env.emit("chk_retry", 1).await[0];
@@ -28,22 +30,39 @@ async fn a_handler_failing_three_times_is_retried_at_growing_delays_then_succeed
             .fetch_all(&env.app.pool)
             .await
             .unwrap();
-    assert_eq!(attempts.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
     // RETRY_DELAYS_SECS=0.3,0.6,1.2 with ±20 % jitter, plus broker and poll overhead.
     let gaps: Vec<f64> = attempts
         .windows(2)
         .map(|w| (w[1].1 - w[0].1).as_seconds_f64())
         .collect();
     for (gap, planned) in gaps.iter().zip([0.3, 0.6, 1.2]) {
-        assert!(*gap >= planned * 0.8 - 0.02, "gaps {gaps:?}: {gap} is shorter than {planned} allows");
-        assert!(*gap <= planned * 1.2 + 0.5, "gaps {gaps:?}: {gap} is much longer than {planned}");
+        assert!(
+            *gap >= planned * 0.8 - 0.02,
+            "gaps {gaps:?}: {gap} is shorter than {planned} allows"
+        );
+        assert!(
+            *gap <= planned * 1.2 + 0.5,
+            "gaps {gaps:?}: {gap} is much longer than {planned}"
+        );
     }
     assert!(gaps[0] < gaps[2], "delays grow: {gaps:?}");
 
     assert_eq!(env.scalar("SELECT count(*) FROM inbox").await, 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(env.scalar("SELECT count(*) FROM dead_letters").await, 0, "no dead letter");
-    assert_eq!(env.scalar("SELECT count(*) FROM test_effects").await, 1, "one success");
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM dead_letters").await,
+        0,
+        "no dead letter"
+    );
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM test_effects").await,
+        1,
+        "one success"
+    );
     env.stop().await;
 }
 
@@ -51,7 +70,9 @@ async fn a_handler_failing_three_times_is_retried_at_growing_delays_then_succeed
 async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_replay_runs_it_again() {
     let mut env = QueueEnv::new(SHARED_BROKER).await;
     let failing = Arc::new(AtomicBool::new(true));
-    env.spawn_handler(TestHandler { behaviour: Behaviour::FailWhile(failing.clone()) });
+    env.spawn_handler(TestHandler {
+        behaviour: Behaviour::FailWhile(failing.clone()),
+    });
     env.spawn_relay();
     env.spawn_archiver();
     let id = env.emit("chk_doomed", 1).await[0];
@@ -80,7 +101,12 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
     assert_eq!(dead["message_id"], id.to_string());
     assert_eq!(dead["type"], test_handler::EVENT);
     assert_eq!(dead["attempts"], 5);
-    assert!(dead["error"].as_str().unwrap().contains("the test says fail"));
+    assert!(
+        dead["error"]
+            .as_str()
+            .unwrap()
+            .contains("the test says fail")
+    );
     assert_eq!(dead["body"]["payload"]["aggregate"], "chk_doomed");
     assert!(dead["first_failed_at"].as_str() < dead["last_failed_at"].as_str());
 
@@ -95,14 +121,26 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
         .await
         .unwrap();
     assert_eq!(replay.status(), 202);
-    eventually(Duration::from_secs(10), "the replayed message to succeed", || async {
-        env.scalar("SELECT count(*) FROM test_effects").await == 1
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the replayed message to succeed",
+        || async { env.scalar("SELECT count(*) FROM test_effects").await == 1 },
+    )
     .await;
-    let last_attempt = env.scalar("SELECT attempt::BIGINT FROM test_attempts ORDER BY at DESC LIMIT 1").await;
+    let last_attempt = env
+        .scalar("SELECT attempt::BIGINT FROM test_attempts ORDER BY at DESC LIMIT 1")
+        .await;
     assert_eq!(last_attempt, 0, "a replay starts counting again");
-    assert_eq!(env.scalar("SELECT count(*) FROM dead_letters WHERE status = 'replayed'").await, 1);
-    assert_eq!(env.scalar("SELECT count(*) FROM ops_audit WHERE action = 'dead_letter.replay'").await, 1);
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM dead_letters WHERE status = 'replayed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM ops_audit WHERE action = 'dead_letter.replay'")
+            .await,
+        1
+    );
 
     // A second replay of the same dead letter is refused.
     let again = app
@@ -120,14 +158,24 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
 #[tokio::test]
 async fn a_body_that_is_not_an_envelope_is_dead_lettered_at_once() {
     let mut env = QueueEnv::new(SHARED_BROKER).await;
-    env.spawn_handler(TestHandler { behaviour: Behaviour::Slow(Duration::ZERO) });
+    env.spawn_handler(TestHandler {
+        behaviour: Behaviour::Slow(Duration::ZERO),
+    });
     env.spawn_archiver();
     // Wait until the runtime has declared its queue, then publish garbage straight in.
     let connection = broker::connect(SHARED_BROKER).await;
     let work = env.topology.work(test_handler::QUEUE);
-    let publisher = cartwright_shared::queue::broker::Publisher::open(&connection).await.unwrap();
-    env.topology.declare_exchanges(publisher.channel()).await.unwrap();
-    env.topology.declare_queue(publisher.channel(), &test_handler::queue()).await.unwrap();
+    let publisher = cartwright_shared::queue::broker::Publisher::open(&connection)
+        .await
+        .unwrap();
+    env.topology
+        .declare_exchanges(publisher.channel())
+        .await
+        .unwrap();
+    env.topology
+        .declare_queue(publisher.channel(), &test_handler::queue())
+        .await
+        .unwrap();
     for body in [&b"{not json"[..], &br#"{"hello": "world"}"#[..]] {
         publisher
             .publish(
@@ -149,15 +197,20 @@ async fn a_body_that_is_not_an_envelope_is_dead_lettered_at_once() {
         env.scalar("SELECT count(*) FROM dead_letters").await == 2
     })
     .await;
-    let errors: Vec<(String, i32)> = sqlx::query_as("SELECT error, attempts FROM dead_letters ORDER BY id")
-        .fetch_all(&env.app.pool)
-        .await
-        .unwrap();
+    let errors: Vec<(String, i32)> =
+        sqlx::query_as("SELECT error, attempts FROM dead_letters ORDER BY id")
+            .fetch_all(&env.app.pool)
+            .await
+            .unwrap();
     for (error, attempts) in &errors {
         assert!(error.starts_with("unparseable message"), "{error}");
         assert_eq!(*attempts, 1, "no retries for what can never parse");
     }
-    assert_eq!(env.scalar("SELECT count(*) FROM test_attempts").await, 0, "the handler never saw them");
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM test_attempts").await,
+        0,
+        "the handler never saw them"
+    );
 
     // Such a dead letter cannot be replayed, only discarded (and that is audited).
     let id = env.scalar("SELECT min(id) FROM dead_letters").await;
@@ -179,6 +232,10 @@ async fn a_body_that_is_not_an_envelope_is_dead_lettered_at_once() {
         .await
         .unwrap();
     assert_eq!(discard.status(), 204);
-    assert_eq!(env.scalar("SELECT count(*) FROM ops_audit WHERE action = 'dead_letter.discard'").await, 1);
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM ops_audit WHERE action = 'dead_letter.discard'")
+            .await,
+        1
+    );
     env.stop().await;
 }

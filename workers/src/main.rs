@@ -43,10 +43,19 @@ async fn main() -> anyhow::Result<()> {
     let runs = |w| worker == w || worker == Worker::All;
     let mut tasks = tokio::task::JoinSet::new();
     if runs(Worker::Relay) {
-        tasks.spawn(relay::run(pool.clone(), config.broker.clone(), topology.clone(), shutdown.clone()));
+        tasks.spawn(relay::run(
+            pool.clone(),
+            config.broker.clone(),
+            topology.clone(),
+            shutdown.clone(),
+        ));
     }
     if runs(Worker::Scheduler) {
-        tasks.spawn(scheduler::run(pool.clone(), config.reservations.reaper_interval, shutdown.clone()));
+        tasks.spawn(scheduler::run(
+            pool.clone(),
+            config.reservations.reaper_interval,
+            shutdown.clone(),
+        ));
     }
     if runs(Worker::DeadLetters) {
         tasks.spawn(dead_letters::archive(

@@ -8,7 +8,10 @@ use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 
 pub async fn run(pool: PgPool, reaper_every: Duration, shutdown: Shutdown) {
-    tracing::info!(interval_secs = reaper_every.as_secs(), "scheduler started: reservation reaper");
+    tracing::info!(
+        interval_secs = reaper_every.as_secs(),
+        "scheduler started: reservation reaper"
+    );
     every(reaper_every, shutdown, || release_expired_holds(&pool)).await;
 }
 

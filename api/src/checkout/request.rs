@@ -125,10 +125,11 @@ fn address_from(a: AddressBody) -> Result<Address, ApiError> {
                 "shipping_address.state must be a two-letter US state code",
             ));
         }
+        let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
         let zip_ok = match postal_code.split_once('-') {
-            None => postal_code.len() == 5,
-            Some((five, four)) => five.len() == 5 && four.len() == 4,
-        } && postal_code.chars().all(|c| c.is_ascii_digit() || c == '-');
+            None => digits(&postal_code, 5),
+            Some((five, four)) => digits(five, 5) && digits(four, 4),
+        };
         if !zip_ok {
             return Err(ApiError::invalid(
                 "shipping_address.postal_code",

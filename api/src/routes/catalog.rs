@@ -1,13 +1,13 @@
 //! `GET /v1/catalog?store=`: what can be bought, at what price, and how many are left.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use cartwright_shared::money::Minor;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Query};
 use crate::state::AppState;
 
 #[derive(Serialize)]

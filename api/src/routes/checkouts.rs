@@ -1,7 +1,7 @@
 //! `POST /v1/checkouts` and `GET /v1/checkouts/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cartwright_shared::api_keys::Role;
@@ -11,7 +11,7 @@ use crate::checkout::request::{CheckoutBody, CheckoutRequest};
 use crate::checkout::submit::{self, Submission};
 use crate::checkout::view;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, JsonBody, Storefront};
+use crate::extract::{Authenticated, JsonBody, Path, Storefront};
 use crate::state::AppState;
 
 pub async fn create(

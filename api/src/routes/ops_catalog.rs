@@ -3,7 +3,7 @@
 //! existing SKU never change (orders refer to them).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cartwright_shared::money::Currency;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::catalog::{SkuView, sku_view};
 use super::ops_stores::amount;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Ops};
+use crate::extract::{JsonBody, Ops, Path};
 use crate::state::AppState;
 use crate::validate::optional_text;
 

@@ -1,7 +1,7 @@
 //! Dead letters for ops: list, replay (one, or all of a queue), discard.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cartwright_shared::queue::dead_letters::{self, Filter, ResolveError};
 use cartwright_shared::status::actor;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Ops};
+use crate::extract::{JsonBody, Ops, Path, Query};
 use crate::state::AppState;
 
 const MAX_PAGE: i64 = 200;

@@ -1,14 +1,14 @@
 //! `GET /v1/ops/stores` and `PUT /v1/ops/stores/{id}` (create or replace a store).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cartwright_shared::money::{Currency, Minor};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Ops};
+use crate::extract::{JsonBody, Ops, Path};
 use crate::state::AppState;
 use crate::validate::{optional_text, required_text};
 

@@ -1,12 +1,12 @@
 //! `GET /v1/orders/{number}`: one store order with its lines and history.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use cartwright_shared::api_keys::Role;
 
 use crate::checkout::view::{self, OrderView};
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Path};
 use crate::state::AppState;
 
 pub async fn show(

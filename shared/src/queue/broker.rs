@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::PublisherConfirm;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
@@ -17,7 +17,11 @@ use crate::shutdown::Shutdown;
 
 /// Connects, retrying with exponential backoff (0.1 s doubling to 5 s, jittered) while
 /// the broker is away. `None` when shutdown was requested first.
-pub async fn connect(config: &BrokerConfig, name: &str, shutdown: &mut Shutdown) -> Option<Connection> {
+pub async fn connect(
+    config: &BrokerConfig,
+    name: &str,
+    shutdown: &mut Shutdown,
+) -> Option<Connection> {
     let url = config.url.expose_secret().to_owned();
     let attempt = || {
         let url = url.clone();
@@ -80,7 +84,11 @@ impl Publisher {
 
     /// Sends without waiting for the confirm; await the returned confirm (in order) to
     /// know the broker has it. Lets a batch share one round trip.
-    pub async fn send(&self, out: Outgoing<'_>, body: &[u8]) -> Result<PublisherConfirm, PublishError> {
+    pub async fn send(
+        &self,
+        out: Outgoing<'_>,
+        body: &[u8],
+    ) -> Result<PublisherConfirm, PublishError> {
         let mut props = BasicProperties::default()
             .with_content_type("application/json".into())
             // 2 = persistent: written to disk by the broker (quorum queues always are).

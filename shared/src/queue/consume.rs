@@ -34,7 +34,12 @@ enum Ended {
     Lost(String),
 }
 
-pub async fn run<P: Process>(config: &BrokerConfig, spec: Spec, processor: Arc<P>, mut shutdown: Shutdown) {
+pub async fn run<P: Process>(
+    config: &BrokerConfig,
+    spec: Spec,
+    processor: Arc<P>,
+    mut shutdown: Shutdown,
+) {
     loop {
         let Some(connection) = broker::connect(config, &spec.queue, &mut shutdown).await else {
             return;

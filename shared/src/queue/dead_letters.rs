@@ -24,7 +24,13 @@ use crate::config::BrokerConfig;
 use crate::shutdown::Shutdown;
 
 /// Archives every work queue's dead letters until shutdown.
-pub async fn archive(pool: PgPool, config: BrokerConfig, topology: Topology, queues: Vec<WorkQueue>, shutdown: Shutdown) {
+pub async fn archive(
+    pool: PgPool,
+    config: BrokerConfig,
+    topology: Topology,
+    queues: Vec<WorkQueue>,
+    shutdown: Shutdown,
+) {
     let consumers = queues.into_iter().map(|queue| {
         let spec = Spec {
             queue: topology.dead(&queue.name),
@@ -81,13 +87,17 @@ impl Archiver {
             .map(|h| {
                 h.inner()
                     .keys()
-                    .filter_map(|k| read_header(headers, k.as_str()).map(|v| (k.as_str().to_owned(), json!(v))))
+                    .filter_map(|k| {
+                        read_header(headers, k.as_str()).map(|v| (k.as_str().to_owned(), json!(v)))
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let envelope = Envelope::parse(&delivery.data).ok();
         let property = |p: &Option<lapin::types::ShortString>| {
-            p.as_ref().map(|s| s.as_str().to_owned()).filter(|s| !s.is_empty())
+            p.as_ref()
+                .map(|s| s.as_str().to_owned())
+                .filter(|s| !s.is_empty())
         };
         let message_id = envelope
             .as_ref()
@@ -171,7 +181,8 @@ pub struct DeadLetter {
     pub headers: Value,
 }
 
-const COLUMNS: &str = "id, queue, message_id, message_type, correlation_id, error, attempts, first_failed_at,
+const COLUMNS: &str =
+    "id, queue, message_id, message_type, correlation_id, error, attempts, first_failed_at,
     last_failed_at, status, resolved_at, resolved_by, body, headers";
 
 pub struct Filter<'a> {
@@ -279,19 +290,32 @@ async fn claim(tx: &mut sqlx::PgConnection, id: i64) -> Result<(String, Vec<u8>)
             .await?;
     match row {
         None => Err(ResolveError::NotFound(id)),
-        Some((_, _, status)) if status != "dead" => Err(ResolveError::AlreadyResolved { id, status }),
+        Some((_, _, status)) if status != "dead" => {
+            Err(ResolveError::AlreadyResolved { id, status })
+        }
         Some((queue, body, _)) => Ok((queue, body)),
     }
 }
 
-async fn resolve(tx: &mut sqlx::PgConnection, id: i64, status: &str, actor: &str) -> Result<(), ResolveError> {
-    sqlx::query("UPDATE dead_letters SET status = $2, resolved_at = now(), resolved_by = $3 WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-    let action = if status == "replayed" { "dead_letter.replay" } else { "dead_letter.discard" };
+async fn resolve(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    status: &str,
+    actor: &str,
+) -> Result<(), ResolveError> {
+    sqlx::query(
+        "UPDATE dead_letters SET status = $2, resolved_at = now(), resolved_by = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    let action = if status == "replayed" {
+        "dead_letter.replay"
+    } else {
+        "dead_letter.discard"
+    };
     sqlx::query("INSERT INTO ops_audit (actor, action, target) VALUES ($1, $2, $3)")
         .bind(actor)
         .bind(action)

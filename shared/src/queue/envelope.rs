@@ -74,11 +74,20 @@ mod tests {
     fn round_trips_and_refuses_other_shapes() {
         let envelope = Envelope::new("checkout.submitted", "chk_1", json!({"total": 5}));
         assert_eq!(Envelope::parse(&envelope.to_bytes()).unwrap(), envelope);
-        assert!(matches!(Envelope::parse(b"not json"), Err(EnvelopeError::Shape(_))));
-        assert!(matches!(Envelope::parse(br#"{"hello": 1}"#), Err(EnvelopeError::Shape(_))));
+        assert!(matches!(
+            Envelope::parse(b"not json"),
+            Err(EnvelopeError::Shape(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(br#"{"hello": 1}"#),
+            Err(EnvelopeError::Shape(_))
+        ));
         let mut future = serde_json::to_value(&envelope).unwrap();
         future["v"] = json!(2);
         let bytes = serde_json::to_vec(&future).unwrap();
-        assert!(matches!(Envelope::parse(&bytes), Err(EnvelopeError::Version(2))));
+        assert!(matches!(
+            Envelope::parse(&bytes),
+            Err(EnvelopeError::Version(2))
+        ));
     }
 }

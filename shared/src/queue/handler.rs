@@ -124,7 +124,13 @@ struct Runtime<H> {
 }
 
 /// Consumes `handler`'s queue until shutdown.
-pub async fn run<H: Handler>(handler: H, pool: PgPool, config: &BrokerConfig, topology: Topology, shutdown: Shutdown) {
+pub async fn run<H: Handler>(
+    handler: H,
+    pool: PgPool,
+    config: &BrokerConfig,
+    topology: Topology,
+    shutdown: Shutdown,
+) {
     let queue = handler.queue();
     let policy = handler.retry_policy(RetryPolicy {
         delays: config.retry_delays.clone(),
@@ -153,7 +159,8 @@ impl<H: Handler> Process for Runtime<H> {
 
     async fn process(&self, delivery: Delivery, publisher: Publisher) {
         let queue = self.queue.name.clone();
-        metrics::counter!("cartwright_messages_consumed_total", "queue" => queue.clone()).increment(1);
+        metrics::counter!("cartwright_messages_consumed_total", "queue" => queue.clone())
+            .increment(1);
         let started = Instant::now();
         let outcome = self.dispatch(&delivery, &publisher).await;
         metrics::histogram!("cartwright_handler_seconds", "queue" => queue.clone())
@@ -183,19 +190,28 @@ impl<H: Handler> Process for Runtime<H> {
 }
 
 impl<H: Handler> Runtime<H> {
-    async fn dispatch(&self, delivery: &Delivery, publisher: &Publisher) -> Result<Outcome, Unsettled> {
+    async fn dispatch(
+        &self,
+        delivery: &Delivery,
+        publisher: &Publisher,
+    ) -> Result<Outcome, Unsettled> {
         let envelope = match Envelope::parse(&delivery.data) {
             Ok(envelope) => envelope,
             Err(err) => {
                 let error = format!("unparseable message: {err}");
-                self.dead_letter(publisher, delivery, &delivery.data, None, &error, 1).await?;
+                self.dead_letter(publisher, delivery, &delivery.data, None, &error, 1)
+                    .await?;
                 return Ok(Outcome::DeadLettered);
             }
         };
         match inbox::seen(&self.pool, &self.queue.name, envelope.id).await {
             Ok(true) => return Ok(Outcome::Duplicate),
             Ok(false) => {}
-            Err(err) => return self.failed(publisher, delivery, &envelope, HandlerError::from(err)).await,
+            Err(err) => {
+                return self
+                    .failed(publisher, delivery, &envelope, HandlerError::from(err))
+                    .await;
+            }
         }
 
         let mut ctx = Context {
@@ -205,12 +221,13 @@ impl<H: Handler> Runtime<H> {
             committed: false,
         };
         let timeout = self.handler.timeout();
-        let result = match tokio::time::timeout(timeout, self.handler.handle(&mut ctx, &envelope)).await {
-            Ok(result) => result,
-            Err(_) => Err(HandlerError::Transient(anyhow::anyhow!(
-                "handler took longer than {timeout:?}"
-            ))),
-        };
+        let result =
+            match tokio::time::timeout(timeout, self.handler.handle(&mut ctx, &envelope)).await {
+                Ok(result) => result,
+                Err(_) => Err(HandlerError::Transient(anyhow::anyhow!(
+                    "handler took longer than {timeout:?}"
+                ))),
+            };
         match result {
             Ok(()) if ctx.committed => Ok(Outcome::Succeeded),
             Ok(()) => {
@@ -221,7 +238,10 @@ impl<H: Handler> Runtime<H> {
                 };
                 match record.await {
                     Ok(()) => Ok(Outcome::Succeeded),
-                    Err(err) => self.failed(publisher, delivery, &envelope, HandlerError::from(err)).await,
+                    Err(err) => {
+                        self.failed(publisher, delivery, &envelope, HandlerError::from(err))
+                            .await
+                    }
                 }
             }
             Err(err) => self.failed(publisher, delivery, &envelope, err).await,
@@ -259,7 +279,12 @@ impl<H: Handler> Runtime<H> {
                             message_id: &envelope.id.to_string(),
                             message_type: &envelope.message_type,
                             correlation_id: &envelope.correlation_id,
-                            headers: failure_headers(delivery, &self.queue.name, &error, deliveries),
+                            headers: failure_headers(
+                                delivery,
+                                &self.queue.name,
+                                &error,
+                                deliveries,
+                            ),
                             expiration: Some(delay),
                         },
                         &again.to_bytes(),
@@ -268,8 +293,15 @@ impl<H: Handler> Runtime<H> {
                 Ok(Outcome::Retried)
             }
             Next::DeadLetter => {
-                self.dead_letter(publisher, delivery, &delivery.data, Some(envelope), &error, deliveries)
-                    .await?;
+                self.dead_letter(
+                    publisher,
+                    delivery,
+                    &delivery.data,
+                    Some(envelope),
+                    &error,
+                    deliveries,
+                )
+                .await?;
                 Ok(Outcome::DeadLettered)
             }
         }

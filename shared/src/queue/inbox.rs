@@ -4,11 +4,13 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub async fn seen(pool: &PgPool, consumer: &str, message_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2)")
-        .bind(consumer)
-        .bind(message_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2)",
+    )
+    .bind(consumer)
+    .bind(message_id)
+    .fetch_one(pool)
+    .await
 }
 
 /// `false` when another delivery of the same message got there first.

@@ -58,7 +58,14 @@ pub async fn run(pool: PgPool, config: BrokerConfig, topology: Topology, mut shu
             }
         };
         tracing::info!("outbox relay publishing");
-        let lost = serve(&pool, &publisher, &topology, config.outbox_poll_interval, &mut shutdown).await;
+        let lost = serve(
+            &pool,
+            &publisher,
+            &topology,
+            config.outbox_poll_interval,
+            &mut shutdown,
+        )
+        .await;
         let _ = connection.close(200, "relay stopping".into()).await;
         match lost {
             None => return,
@@ -123,7 +130,11 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
 }
 
 /// Claims, publishes and marks one batch; returns how many rows it published.
-async fn publish_batch(pool: &PgPool, publisher: &Publisher, topology: &Topology) -> Result<usize, RelayError> {
+async fn publish_batch(
+    pool: &PgPool,
+    publisher: &Publisher,
+    topology: &Topology,
+) -> Result<usize, RelayError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, message_id, message_type, aggregate_id, payload, created_at, target_queue
@@ -193,7 +204,11 @@ fn wire(row: &Row, topology: &Topology) -> (String, String, Vec<u8>) {
                 created_at: row.created_at,
                 payload: row.payload.clone(),
             };
-            (topology.events_exchange(), row.message_type.clone(), envelope.to_bytes())
+            (
+                topology.events_exchange(),
+                row.message_type.clone(),
+                envelope.to_bytes(),
+            )
         }
     }
 }

@@ -20,7 +20,10 @@ pub struct RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next {
     /// Retry number `level + 1` after `delay`, through delay queue `level`.
-    Retry { level: usize, delay: Duration },
+    Retry {
+        level: usize,
+        delay: Duration,
+    },
     DeadLetter,
 }
 
@@ -73,19 +76,27 @@ mod tests {
 
     #[test]
     fn delays_grow_then_repeat_then_dead_letter() {
-        let p = RetryPolicy { jitter: 0.0, ..policy() };
+        let p = RetryPolicy {
+            jitter: 0.0,
+            ..policy()
+        };
         let secs = |attempt| match p.next(attempt, None) {
             Next::Retry { delay, .. } => Some(delay.as_secs()),
             Next::DeadLetter => None,
         };
-        assert_eq!((0..5).map(secs).collect::<Vec<_>>(), [Some(1), Some(5), Some(30), Some(30), None]);
+        assert_eq!(
+            (0..5).map(secs).collect::<Vec<_>>(),
+            [Some(1), Some(5), Some(30), Some(30), None]
+        );
     }
 
     #[test]
     fn jitter_stays_within_bounds() {
         let p = policy();
         for _ in 0..200 {
-            let Next::Retry { delay, level } = p.next(1, None) else { panic!() };
+            let Next::Retry { delay, level } = p.next(1, None) else {
+                panic!()
+            };
             assert_eq!(level, 1);
             assert!((4.0..=6.0).contains(&delay.as_secs_f64()), "{delay:?}");
         }
@@ -94,8 +105,20 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_clamped() {
         let p = policy();
-        assert_eq!(p.next(0, Some(Duration::from_secs(3))), Next::Retry { level: 1, delay: Duration::from_secs(3) });
-        assert_eq!(p.next(0, Some(Duration::from_secs(3600))), Next::Retry { level: 2, delay: Duration::from_secs(30) });
+        assert_eq!(
+            p.next(0, Some(Duration::from_secs(3))),
+            Next::Retry {
+                level: 1,
+                delay: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(
+            p.next(0, Some(Duration::from_secs(3600))),
+            Next::Retry {
+                level: 2,
+                delay: Duration::from_secs(30)
+            }
+        );
         assert_eq!(p.next(4, Some(Duration::from_secs(1))), Next::DeadLetter);
     }
 }

@@ -68,13 +68,28 @@ impl Topology {
         };
         // Fanout: whatever reaches the alternate exchange is kept, whatever its key.
         channel
-            .exchange_declare(self.unrouted().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .exchange_declare(
+                self.unrouted().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .queue_declare(self.unrouted().into(), durable_queue(), self.quorum_args(|_| {}))
+            .queue_declare(
+                self.unrouted().into(),
+                durable_queue(),
+                self.quorum_args(|_| {}),
+            )
             .await?;
         channel
-            .queue_bind(self.unrouted().into(), self.unrouted().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                self.unrouted().into(),
+                self.unrouted().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         let mut args = FieldTable::default();
         // An event no queue is bound to goes to the unrouted queue instead of being
@@ -82,7 +97,12 @@ impl Topology {
         args.insert("alternate-exchange".into(), text(&self.unrouted()));
         // Topic: each work queue binds the event types it consumes.
         channel
-            .exchange_declare(self.events_exchange().into(), ExchangeKind::Topic, durable, args)
+            .exchange_declare(
+                self.events_exchange().into(),
+                ExchangeKind::Topic,
+                durable,
+                args,
+            )
             .await
     }
 
@@ -90,10 +110,17 @@ impl Topology {
     pub async fn declare_queue(&self, channel: &Channel, queue: &WorkQueue) -> lapin::Result<()> {
         let name = &queue.name;
         channel
-            .queue_declare(self.dead(name).into(), durable_queue(), self.quorum_args(|_| {}))
+            .queue_declare(
+                self.dead(name).into(),
+                durable_queue(),
+                self.quorum_args(|_| {}),
+            )
             .await?;
         let work_args = self.quorum_args(|args| {
-            args.insert("x-delivery-limit".into(), AMQPValue::LongUInt(self.delivery_limit));
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongUInt(self.delivery_limit),
+            );
             // The broker's own dead-lettering (over the delivery limit) goes to the
             // same dead-letter queue the consumer runtime uses.
             args.insert("x-dead-letter-exchange".into(), text(""));
@@ -134,7 +161,10 @@ impl Topology {
         // Quorum: replicated, durable, and counts deliveries (the crash-loop backstop).
         args.insert("x-queue-type".into(), text("quorum"));
         if let Some(expires) = self.expires {
-            args.insert("x-expires".into(), AMQPValue::LongUInt(expires.as_millis() as u32));
+            args.insert(
+                "x-expires".into(),
+                AMQPValue::LongUInt(expires.as_millis() as u32),
+            );
         }
         extra(&mut args);
         args

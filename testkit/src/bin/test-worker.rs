@@ -22,6 +22,13 @@ async fn main() -> anyhow::Result<()> {
         behaviour: Behaviour::Slow(Duration::from_millis(slow_ms)),
     };
     let topology = Topology::new(&config.broker);
-    handler::run(handler, pool, &config.broker, topology, Shutdown::on_signals()).await;
+    handler::run(
+        handler,
+        pool,
+        &config.broker,
+        topology,
+        Shutdown::on_signals(),
+    )
+    .await;
     Ok(())
 }

@@ -1,0 +1,4 @@
+//! Webhook signing and delivery.
+
+pub mod delivery;
+pub mod signing;
