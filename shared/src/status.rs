@@ -4,14 +4,34 @@
 use sqlx::PgConnection;
 
 /// Statuses a checkout moves through. Later stages (payment, settlement) use the rest.
+/// docs/events.md draws both lifecycles.
 pub mod checkout {
     pub const PENDING: &str = "pending";
+    pub const AUTHORIZED: &str = "authorized";
+    /// 3-D Secure: waiting for the customer; a webhook moves it on.
+    pub const REQUIRES_ACTION: &str = "requires_action";
+    pub const PAYMENT_FAILED: &str = "payment_failed";
     /// Its holds ran out before payment was authorized.
     pub const EXPIRED: &str = "expired";
+    /// Settled: the placed orders' sum was captured.
+    pub const COMPLETED: &str = "completed";
+    /// Settled: nothing was placed, the authorization was cancelled.
+    pub const CANCELLED: &str = "cancelled";
 }
 
 pub mod order {
     pub const PENDING_PAYMENT: &str = "pending_payment";
+    pub const READY_FOR_PLACEMENT: &str = "ready_for_placement";
+    pub const AWAITING_MANUAL: &str = "awaiting_manual";
+    pub const PLACING: &str = "placing";
+    pub const PLACED: &str = "placed";
+    pub const FAILED: &str = "failed";
+    /// An automated attempt may or may not have bought it: a person must check.
+    pub const NEEDS_VERIFICATION: &str = "needs_verification";
+    pub const SHIPPED: &str = "shipped";
+    pub const DELIVERED: &str = "delivered";
+    pub const REFUNDED: &str = "refunded";
+    pub const PARTIALLY_REFUNDED: &str = "partially_refunded";
     pub const CANCELLED: &str = "cancelled";
 }
 

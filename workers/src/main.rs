@@ -1,8 +1,11 @@
+use std::sync::Arc;
+
 use anyhow::Context;
 use cartwright_shared::queue::topology::Topology;
 use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
+use cartwright_workers::context::WorkerContext;
 use cartwright_workers::scheduler;
 use clap::{Parser, Subcommand};
 
@@ -37,33 +40,33 @@ async fn main() -> anyhow::Result<()> {
     db::migrate(&pool).await.context("applying migrations")?;
     prometheus::serve(config.broker.workers_metrics_bind)
         .context("serving /metrics (WORKERS_METRICS_BIND)")?;
-    let shutdown = Shutdown::on_signals();
-    let topology = Topology::new(&config.broker);
+    let ctx = WorkerContext {
+        pool,
+        topology: Topology::new(&config.broker),
+        config: Arc::new(config),
+        shutdown: Shutdown::on_signals(),
+    };
 
     let runs = |w| worker == w || worker == Worker::All;
     let mut tasks = tokio::task::JoinSet::new();
     if runs(Worker::Relay) {
         tasks.spawn(relay::run(
-            pool.clone(),
-            config.broker.clone(),
-            topology.clone(),
-            shutdown.clone(),
+            ctx.pool.clone(),
+            ctx.config.broker.clone(),
+            ctx.topology.clone(),
+            ctx.shutdown.clone(),
         ));
     }
     if runs(Worker::Scheduler) {
-        tasks.spawn(scheduler::run(
-            pool.clone(),
-            config.reservations.reaper_interval,
-            shutdown.clone(),
-        ));
+        tasks.spawn(scheduler::run(ctx.clone()));
     }
     if runs(Worker::DeadLetters) {
         tasks.spawn(dead_letters::archive(
-            pool.clone(),
-            config.broker.clone(),
-            topology.clone(),
+            ctx.pool.clone(),
+            ctx.config.broker.clone(),
+            ctx.topology.clone(),
             work_queues::all(),
-            shutdown.clone(),
+            ctx.shutdown.clone(),
         ));
     }
     while tasks.join_next().await.is_some() {}

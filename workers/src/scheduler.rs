@@ -7,6 +7,8 @@ use cartwright_shared::reservations;
 use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 
+use crate::context::WorkerContext;
+
 pub async fn run(pool: PgPool, reaper_every: Duration, shutdown: Shutdown) {
     tracing::info!(
         interval_secs = reaper_every.as_secs(),

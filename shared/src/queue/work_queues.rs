@@ -1,6 +1,6 @@
-//! The kinds of work, one quorum queue each, and the event types bound to each.
-//! A worker's own issue adds the bindings it consumes; an event no queue is bound to
-//! goes to the unrouted queue (the exchange's alternate), never nowhere.
+//! The kinds of work, one quorum queue each, and the event types bound to each (the
+//! contract is docs/events.md). An event no queue is bound to goes to the unrouted
+//! queue (the exchange's alternate), never nowhere.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkQueue {
@@ -19,26 +19,47 @@ impl WorkQueue {
     }
 }
 
+/// Authorize, settle (capture or cancel), refund.
 pub fn payments() -> WorkQueue {
-    WorkQueue::new("payments", &["checkout.submitted"])
+    WorkQueue::new(
+        "payments",
+        &["checkout.submitted", "order.placed", "order.failed", "refund.requested"],
+    )
 }
-pub fn placement_router() -> WorkQueue {
-    WorkQueue::new("placement-router", &[])
-}
-pub fn placement_browser() -> WorkQueue {
-    WorkQueue::new("placement-browser", &[])
-}
-pub fn placement_manual() -> WorkQueue {
-    WorkQueue::new("placement-manual", &[])
-}
-pub fn emails() -> WorkQueue {
-    WorkQueue::new("emails", &[])
-}
-pub fn alerts() -> WorkQueue {
-    WorkQueue::new("alerts", &[])
-}
+/// Verified Stripe webhook events, applied by re-reading the object from Stripe.
 pub fn stripe_events() -> WorkQueue {
-    WorkQueue::new("stripe-events", &[])
+    WorkQueue::new("stripe-events", &["stripe.event.received"])
+}
+/// Sends each order ready for placement to its store's mode.
+pub fn placement_router() -> WorkQueue {
+    WorkQueue::new("placement-router", &["order.ready_for_placement"])
+}
+/// Orders the browser worker buys on the retailer's site.
+pub fn placement_browser() -> WorkQueue {
+    WorkQueue::new("placement-browser", &["order.automated_placement"])
+}
+/// Orders that go to the ops team's manual queue (from the router or from automation).
+pub fn placement_manual() -> WorkQueue {
+    WorkQueue::new("placement-manual", &["order.manual_placement"])
+}
+/// Customer emails.
+pub fn emails() -> WorkQueue {
+    WorkQueue::new(
+        "emails",
+        &[
+            "checkout.submitted",
+            "payment.failed",
+            "order.placed",
+            "order.failed",
+            "order.shipped",
+            "payment.refunded",
+            "checkout.completed",
+        ],
+    )
+}
+/// Low-stock alerts to ops.
+pub fn alerts() -> WorkQueue {
+    WorkQueue::new("alerts", &["stock.low"])
 }
 
 /// Every work queue, declared by the relay so that nothing it publishes can miss a
@@ -46,11 +67,11 @@ pub fn stripe_events() -> WorkQueue {
 pub fn all() -> Vec<WorkQueue> {
     vec![
         payments(),
+        stripe_events(),
         placement_router(),
         placement_browser(),
         placement_manual(),
         emails(),
         alerts(),
-        stripe_events(),
     ]
 }
