@@ -59,7 +59,6 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
             .fetch_one(&mut *conn)
             .await
             .expect("query");
-    drop_stale(conn).await;
     if !exists {
         let building = format!("{name}_building");
         exec(
@@ -83,28 +82,35 @@ async fn ensure_template(conn: &mut PgConnection) -> String {
         .execute(&mut *conn)
         .await
         .expect("unlock");
+    drop_stale(conn).await;
     name
 }
 
-/// Drops test databases over an hour old. Templates stay: another checkout on the same
-/// server (a branch with other migrations) may be using its own right now.
+/// Drops a few test databases over an hour old. A few per call: each DROP DATABASE
+/// forces a checkpoint, so clearing hundreds at once would stall one test for minutes;
+/// spread over every test, cleanup keeps pace with creation. Templates stay: another
+/// checkout on the same server (a branch with other migrations) may be using its own.
 async fn drop_stale(conn: &mut PgConnection) {
+    const PER_CALL: usize = 4;
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cwt_%'")
             .fetch_all(&mut *conn)
             .await
             .expect("list databases");
     let now = unix_now();
+    let mut dropped = 0;
     for name in names {
         let created = name
             .strip_prefix("cwt_")
             .and_then(|rest| rest.split('_').next())
             .and_then(|secs| secs.parse::<u64>().ok());
-        if created.is_some_and(|secs| now.saturating_sub(secs) > 3600) {
-            exec(
-                conn,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
+        if dropped < PER_CALL && created.is_some_and(|secs| now.saturating_sub(secs) > 3600) {
+            dropped += 1;
+            // Another test process may be dropping the same one: either way it goes.
+            let _ = sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
             .await;
         }
     }

@@ -9,12 +9,14 @@ use sqlx::PgPool;
 
 use crate::context::WorkerContext;
 
-pub async fn run(pool: PgPool, reaper_every: Duration, shutdown: Shutdown) {
+pub async fn run(ctx: WorkerContext) {
+    let reaper_every = ctx.config.reservations.reaper_interval;
     tracing::info!(
         interval_secs = reaper_every.as_secs(),
         "scheduler started: reservation reaper"
     );
-    every(reaper_every, shutdown, || release_expired_holds(&pool)).await;
+    let pool = ctx.pool;
+    every(reaper_every, ctx.shutdown, || release_expired_holds(&pool)).await;
 }
 
 async fn release_expired_holds(pool: &PgPool) {
