@@ -32,6 +32,8 @@ impl Application {
     }
 
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        // Installed before the first request, so nothing recorded is lost.
+        cartwright_shared::prometheus::handle();
         let listener = TcpListener::bind(config.api.bind).await?;
         if config.broker.api_runs_relay {
             tokio::spawn(relay::run(

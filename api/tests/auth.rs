@@ -163,3 +163,39 @@ async fn intake_is_rate_limited_per_key() {
         .unwrap();
     assert_eq!(response.status(), 202);
 }
+
+#[tokio::test]
+async fn metrics_are_for_ops_and_count_requests_by_route() {
+    let app = TestApp::spawn().await;
+    app.submit("metrics-1", &demo_checkout()).await;
+    let (status, _) = call(
+        &app,
+        &Method::GET,
+        "/metrics",
+        &Value::Null,
+        Some(&app.storefront_key),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(&app.ops_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cartwright_http_requests_total")
+                && l.contains("route=\"/v1/checkouts\"")
+                && l.contains("status=\"202\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("cartwright_http_request_seconds_bucket"),
+        "latency histogram"
+    );
+}

@@ -86,3 +86,53 @@ async fn a_worker_killed_mid_flight_leaves_the_message_to_be_done_once() {
     assert_eq!(processed, 1);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_message_in_flight_finish_before_the_worker_exits() {
+    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    let connection = cartwright_testkit::broker::connect(SHARED_BROKER).await;
+    let channel = connection.create_channel().await.unwrap();
+    env.topology.declare_exchanges(&channel).await.unwrap();
+    env.topology
+        .declare_queue(&channel, &cartwright_testkit::test_handler::queue())
+        .await
+        .unwrap();
+    env.spawn_relay();
+    let mut worker = spawn_worker(&env, 2_000);
+    env.emit("chk_graceful", 1).await;
+    eventually(
+        Duration::from_secs(20),
+        "the worker to start handling",
+        || async { env.scalar("SELECT count(*) FROM test_attempts").await == 1 },
+    )
+    .await;
+    let pid = worker.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let status = worker.0.wait();
+        (status, worker)
+    })
+    .await
+    .unwrap()
+    .0
+    .expect("exit status");
+    assert!(status.success(), "a clean exit on SIGTERM, not {status:?}");
+    // It finished what it had started: the effect committed, the message acknowledged.
+    assert_eq!(env.scalar("SELECT count(*) FROM test_effects").await, 1);
+    assert_eq!(env.scalar("SELECT count(*) FROM inbox").await, 1);
+    let connection = cartwright_testkit::broker::connect(SHARED_BROKER).await;
+    let queue = env.topology.work(cartwright_testkit::test_handler::QUEUE);
+    assert_eq!(
+        cartwright_testkit::broker::queue_len(&connection, &queue).await,
+        0,
+        "nothing left to redeliver"
+    );
+    env.stop().await;
+}
