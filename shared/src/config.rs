@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::retention::Retention;
+
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}: {problem}")]
 pub struct ConfigError {
@@ -21,6 +23,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub reservations: ReservationConfig,
     pub broker: BrokerConfig,
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +83,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env { lookup: &lookup };
         Ok(Self {
+            retention: Retention {
+                outbox: env.hours("OUTBOX_RETENTION_HOURS", 168)?,
+                inbox: env.hours("INBOX_RETENTION_HOURS", 336)?,
+                idempotency_keys: env.hours("IDEMPOTENCY_KEY_TTL_HOURS", 24)?,
+            },
             database: DatabaseConfig {
                 url: SecretString::from(env.string(
                     "DATABASE_URL",
@@ -133,6 +141,12 @@ impl Env<'_> {
         (self.lookup)(name)
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn hours(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.parse::<u64>(name, default)? * 3600,
+        ))
     }
 
     /// A comma-separated list of seconds, fractions allowed ("0.2,1,5").

@@ -13,6 +13,7 @@ pub mod pricing;
 pub mod prometheus;
 pub mod queue;
 pub mod reservations;
+pub mod retention;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;

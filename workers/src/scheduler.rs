@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cartwright_shared::reservations;
+use cartwright_shared::retention::{self, Retention};
 use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 
@@ -13,10 +14,29 @@ pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
     tracing::info!(
         interval_secs = reaper_every.as_secs(),
-        "scheduler started: reservation reaper"
+        "scheduler started: reservation reaper, retention"
     );
     let pool = ctx.pool;
-    every(reaper_every, ctx.shutdown, || release_expired_holds(&pool)).await;
+    let retention = ctx.config.retention.clone();
+    tokio::join!(
+        every(
+            reaper_every,
+            ctx.shutdown.clone(),
+            || release_expired_holds(&pool)
+        ),
+        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(
+            &pool, &retention
+        )),
+    );
+}
+
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+async fn purge_old_rows(pool: &PgPool, retention: &Retention) {
+    match retention::purge(pool, retention).await {
+        Ok(purged) => tracing::info!(?purged, "purged old bookkeeping rows"),
+        Err(err) => tracing::warn!(error = %err, "retention pass failed"),
+    }
 }
 
 async fn release_expired_holds(pool: &PgPool) {
