@@ -61,16 +61,9 @@ async fn two_store_checkout_is_priced_split_and_recorded() {
 
     // The storefront reads back the same checkout, with its history.
     let id = body["id"].as_str().unwrap();
-    let read: Value = app
-        .client
-        .get(app.url(&format!("/v1/checkouts/{id}")))
-        .bearer_auth(&app.storefront_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, read) = app
+        .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)
+        .await;
     assert_eq!(read["total"], "405.68");
     assert_eq!(read["orders"], body["orders"]);
     let history = read["history"].as_array().unwrap();
@@ -84,16 +77,9 @@ async fn two_store_checkout_is_priced_split_and_recorded() {
 
     // And one order on its own.
     let number = nord["number"].as_str().unwrap();
-    let order: Value = app
-        .client
-        .get(app.url(&format!("/v1/orders/{number}")))
-        .bearer_auth(&app.storefront_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, order) = app
+        .get_json(&format!("/v1/orders/{number}"), &app.storefront_key)
+        .await;
     assert_eq!(order["number"], number);
     assert_eq!(order["checkout_id"], id);
     assert_eq!(order["total"], "193.03");

@@ -4,15 +4,8 @@ use cartwright_testkit::{TestApp, demo_checkout};
 use serde_json::{Value, json};
 
 async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .put(app.url(path))
-        .bearer_auth(&app.ops_key)
-        .json(&body)
-        .send()
+    app.send_json(reqwest::Method::PUT, path, &app.ops_key, &body)
         .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -101,16 +94,9 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
     assert_eq!(checkout["orders"][0]["items"][0]["unit_price"], "10.00");
 
     // The catalog shows stock and holds.
-    let catalog: Value = app
-        .client
-        .get(app.url("/v1/catalog?store=nordwind"))
-        .bearer_auth(&app.storefront_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, catalog) = app
+        .get_json("/v1/catalog?store=nordwind", &app.storefront_key)
+        .await;
     let shoe = catalog["items"]
         .as_array()
         .unwrap()

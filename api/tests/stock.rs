@@ -86,16 +86,9 @@ async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
         .unwrap();
     assert_eq!(reserved, 2, "only the fresh checkout still holds stock");
 
-    let read: Value = app
-        .client
-        .get(app.url(&format!("/v1/checkouts/{id}")))
-        .bearer_auth(&app.storefront_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, read) = app
+        .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)
+        .await;
     assert_eq!(read["status"], "expired");
     assert!(
         read["orders"]

@@ -244,6 +244,43 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET path` with `key`; the status and the JSON body (`Null` when not JSON).
+    pub async fn get_json(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or_default(),
+        )
+    }
+
+    /// `method path` with `key` and a JSON body; the status and the JSON answer.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or_default(),
+        )
+    }
+
     /// Rows in a table: the "nothing written" check.
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))

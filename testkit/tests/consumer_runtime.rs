@@ -8,7 +8,6 @@ use std::time::Duration;
 use cartwright_testkit::broker::{self, QueueEnv, SHARED_BROKER, eventually};
 use cartwright_testkit::test_handler::{self, Behaviour, TestHandler};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 #[tokio::test]
 async fn a_handler_failing_three_times_is_retried_at_growing_delays_then_succeeds() {
@@ -86,16 +85,9 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
     assert_eq!(env.scalar("SELECT count(*) FROM test_attempts").await, 5);
 
     let app = &env.app;
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/ops/dead-letters?queue=test-work"))
-        .bearer_auth(&app.ops_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = app
+        .get_json("/v1/ops/dead-letters?queue=test-work", &app.ops_key)
+        .await;
     let dead = &listed["dead_letters"][0];
     assert_eq!(dead["queue"], test_handler::QUEUE);
     assert_eq!(dead["message_id"], id.to_string());
@@ -112,15 +104,15 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
 
     // Fixed: replay sends it back with a fresh attempt count, and it succeeds once.
     failing.store(false, Ordering::SeqCst);
-    let replay = app
-        .client
-        .post(app.url("/v1/ops/dead-letters/replay"))
-        .bearer_auth(&app.ops_key)
-        .json(&serde_json::json!({"id": dead["id"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.status(), 202);
+    let (replay, _) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/ops/dead-letters/replay",
+            &app.ops_key,
+            &serde_json::json!({"id": dead["id"]}),
+        )
+        .await;
+    assert_eq!(replay, 202);
     eventually(
         Duration::from_secs(10),
         "the replayed message to succeed",
@@ -143,15 +135,15 @@ async fn an_always_failing_handler_is_dead_lettered_after_max_attempts_and_repla
     );
 
     // A second replay of the same dead letter is refused.
-    let again = app
-        .client
-        .post(app.url("/v1/ops/dead-letters/replay"))
-        .bearer_auth(&app.ops_key)
-        .json(&serde_json::json!({"id": dead["id"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
+    let (again, _) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/ops/dead-letters/replay",
+            &app.ops_key,
+            &serde_json::json!({"id": dead["id"]}),
+        )
+        .await;
+    assert_eq!(again, 409);
     env.stop().await;
 }
 
@@ -215,15 +207,15 @@ async fn a_body_that_is_not_an_envelope_is_dead_lettered_at_once() {
     // Such a dead letter cannot be replayed, only discarded (and that is audited).
     let id = env.scalar("SELECT min(id) FROM dead_letters").await;
     let app = &env.app;
-    let replay = app
-        .client
-        .post(app.url("/v1/ops/dead-letters/replay"))
-        .bearer_auth(&app.ops_key)
-        .json(&serde_json::json!({"id": id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.status(), 409);
+    let (replay, _) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/ops/dead-letters/replay",
+            &app.ops_key,
+            &serde_json::json!({"id": id}),
+        )
+        .await;
+    assert_eq!(replay, 409);
     let discard = app
         .client
         .delete(app.url(&format!("/v1/ops/dead-letters/{id}")))
