@@ -13,7 +13,10 @@ use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-pub const SHARED_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The shared broker, in a virtual host of the tests' own (`scripts/services` creates it,
+/// `scripts/test` empties it before each run), so test queues never mix with the dev
+/// system's and a run starts with none left over.
+pub const SHARED_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/cartwright-test";
 
 /// A fresh prefix, so a test's exchanges and queues are its own.
 pub fn prefix() -> String {
@@ -28,7 +31,8 @@ pub fn env(url: &str, prefix: &str) -> Vec<(String, String)> {
     [
         ("AMQP_URL", url),
         ("AMQP_PREFIX", prefix),
-        ("AMQP_QUEUE_EXPIRES_SECS", "600"),
+        // Only a backstop for a test that panics: QueueEnv::stop deletes its queues.
+        ("AMQP_QUEUE_EXPIRES_SECS", "120"),
         ("RETRY_DELAYS_SECS", "0.3,0.6,1.2"),
         ("MAX_ATTEMPTS", "5"),
         ("OUTBOX_POLL_INTERVAL_MS", "200"),
@@ -238,6 +242,8 @@ pub struct QueueEnv {
 
 impl QueueEnv {
     pub async fn new(broker_url: &str) -> Self {
+        // Logs show up in nextest's output of a failing test.
+        cartwright_shared::telemetry::init();
         let vars = env(broker_url, &prefix());
         let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let app = crate::TestApp::spawn_with(&extra).await;
@@ -315,9 +321,42 @@ impl QueueEnv {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// Asks everything spawned to stop and waits until it has.
+    /// Asks everything spawned to stop, waits until it has, and deletes the test's
+    /// queues (quorum queues hold broker file descriptors, a scarce resource).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        let url = self
+            .vars
+            .iter()
+            .find(|(k, _)| k == "AMQP_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| SHARED_BROKER.to_owned());
+        let Ok(connection) = Connection::connect(&url, ConnectionProperties::default()).await
+        else {
+            return;
+        };
+        let t = &self.topology;
+        let mut queues = vec![t.unrouted()];
+        for queue in cartwright_shared::queue::work_queues::all()
+            .into_iter()
+            .chain([crate::test_handler::queue()])
+        {
+            queues.push(t.work(&queue.name));
+            queues.push(t.dead(&queue.name));
+            queues.extend((0..t.delay_levels).map(|level| t.delay(&queue.name, level)));
+        }
+        for queue in queues {
+            // A channel per delete: deleting closes nothing, but an error would.
+            if let Ok(channel) = connection.create_channel().await {
+                let _ = channel
+                    .queue_delete(
+                        queue.as_str().into(),
+                        lapin::options::QueueDeleteOptions::default(),
+                    )
+                    .await;
+            }
+        }
+        let _ = connection.close(200, "test done".into()).await;
     }
 }

@@ -15,6 +15,8 @@ use secrecy::ExposeSecret;
 use crate::config::BrokerConfig;
 use crate::shutdown::Shutdown;
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects, retrying with exponential backoff (0.1 s doubling to 5 s, jittered) while
 /// the broker is away. `None` when shutdown was requested first.
 pub async fn connect(
@@ -26,7 +28,18 @@ pub async fn connect(
     let attempt = || {
         let url = url.clone();
         let props = ConnectionProperties::default().with_connection_name(name.into());
-        async move { Connection::connect(&url, props).await }
+        // A broker that accepts TCP but never finishes the handshake (out of file
+        // descriptors, say) must show up in the logs and be retried, not hang us.
+        async move {
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, props))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(lapin::Error::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {CONNECT_TIMEOUT:?}"),
+                    )))
+                })
+        }
     };
     let retrying = attempt
         .retry(
