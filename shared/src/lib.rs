@@ -15,4 +15,5 @@ pub mod queue;
 pub mod reservations;
 pub mod shutdown;
 pub mod status;
+pub mod stock_levels;
 pub mod telemetry;
