@@ -13,7 +13,9 @@ use cartwright_workers::notify::alerts::signature;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const WAIT: Duration = Duration::from_secs(30);
+// Generous: the shared test broker can stall for a minute when many test runs create
+// and expire quorum queues at once; a passing run takes seconds.
+const WAIT: Duration = Duration::from_secs(90);
 const SKU: &str = "ALERT-1";
 const SECRET: &str = "whsec_test";
 
