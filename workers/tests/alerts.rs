@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cartwright_testkit::broker::{QueueEnv, SHARED_BROKER, eventually};
+use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
 use cartwright_testkit::smtp::SmtpSink;
 use cartwright_testkit::{config, demo_checkout};
 use cartwright_workers::notify;
@@ -13,9 +13,7 @@ use cartwright_workers::notify::alerts::signature;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-// Generous: the shared test broker can stall for a minute when many test runs create
-// and expire quorum queues at once; a passing run takes seconds.
-const WAIT: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(30);
 const SKU: &str = "ALERT-1";
 const SECRET: &str = "whsec_test";
 
@@ -134,7 +132,9 @@ fn subjects(sink: &SmtpSink) -> Vec<String> {
 async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
     let sink = SmtpSink::start().await;
     let (hook_url, hooks) = webhook_receiver().await;
-    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    // A node of its own: the shared broker stalls when many test runs churn queues.
+    let node = RabbitNode::start().await;
+    let mut env = QueueEnv::new(&node.url()).await;
     let mut vars = sink.env();
     vars.extend([
         (

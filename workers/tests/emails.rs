@@ -6,15 +6,13 @@ use std::time::Duration;
 use cartwright_shared::money::Minor;
 use cartwright_shared::outbox;
 use cartwright_shared::queue::work_queues;
-use cartwright_testkit::broker::{QueueEnv, SHARED_BROKER, eventually};
+use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
 use cartwright_testkit::smtp::{SmtpSink, read_eml_dir};
 use cartwright_testkit::{config, demo_checkout};
 use cartwright_workers::notify;
 use serde_json::{Value, json};
 
-// Generous: the shared test broker can stall for a minute when many test runs create
-// and expire quorum queues at once; a passing run takes seconds.
-const WAIT: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A parsed email: recipients, subject, and its plain-text and HTML parts.
 #[derive(Debug)]
@@ -66,12 +64,20 @@ fn logs() {
 struct Setup {
     env: QueueEnv,
     sink: SmtpSink,
+    _node: RabbitNode,
+}
+
+/// A RabbitMQ node of the test's own: the shared one stalls for minutes at a time when
+/// many test runs on the machine create and expire hundreds of quorum queues.
+async fn queue_env() -> (QueueEnv, RabbitNode) {
+    let node = RabbitNode::start().await;
+    (QueueEnv::new(&node.url()).await, node)
 }
 
 async fn setup() -> Setup {
     logs();
     let sink = SmtpSink::start().await;
-    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    let (mut env, node) = queue_env().await;
     let mut vars = sink.env();
     vars.push(("EMAIL_FROM".into(), "Cartwright <orders@shop.test>".into()));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -79,7 +85,11 @@ async fn setup() -> Setup {
     let (emails, _) = notify::build(&notifications).expect("notifications");
     env.spawn_relay();
     env.spawn_handler(emails);
-    Setup { env, sink }
+    Setup {
+        env,
+        sink,
+        _node: node,
+    }
 }
 
 /// Submits the demo checkout for `email`; returns the 202 body.
@@ -125,7 +135,7 @@ fn cents(decimal: &Value) -> i64 {
 
 #[tokio::test]
 async fn every_template_arrives_with_its_content() {
-    let Setup { env, sink } = setup().await;
+    let Setup { env, sink, _node } = setup().await;
     let body = checkout(&env, "jane@example.com").await;
     let id = body["id"].as_str().unwrap().to_owned();
     let total = usd(cents(&body["total"]));
@@ -234,7 +244,7 @@ async fn every_template_arrives_with_its_content() {
 
 #[tokio::test]
 async fn a_redelivered_event_sends_nothing_twice() {
-    let Setup { env, sink } = setup().await;
+    let Setup { env, sink, _node } = setup().await;
     checkout(&env, "jane@example.com").await;
     wait_for_messages(&sink, 1).await;
     eventually(WAIT, "the inbox to record the message", || async {
@@ -272,7 +282,11 @@ async fn a_redelivered_event_sends_nothing_twice() {
 
 #[tokio::test]
 async fn a_crash_while_sending_is_not_sent_again_but_dead_lettered() {
-    let Setup { mut env, sink } = setup().await;
+    let Setup {
+        mut env,
+        sink,
+        _node,
+    } = setup().await;
     env.spawn_archiver_for(vec![work_queues::emails()]);
     checkout(&env, "jane@example.com").await;
     wait_for_messages(&sink, 1).await;
@@ -316,7 +330,7 @@ async fn a_crash_while_sending_is_not_sent_again_but_dead_lettered() {
 
 #[tokio::test]
 async fn a_451_then_250_delivers_once() {
-    let Setup { env, sink } = setup().await;
+    let Setup { env, sink, _node } = setup().await;
     checkout(&env, "jane+tempfail@example.com").await;
     let mails = wait_for_messages(&sink, 1).await;
     assert!(mails[0].to.contains("jane+tempfail@example.com"));
@@ -333,7 +347,11 @@ async fn a_451_then_250_delivers_once() {
 
 #[tokio::test]
 async fn a_550_ends_in_the_dead_letter_queue_with_the_reply() {
-    let Setup { mut env, sink } = setup().await;
+    let Setup {
+        mut env,
+        sink,
+        _node,
+    } = setup().await;
     env.spawn_archiver_for(vec![work_queues::emails()]);
     checkout(&env, "jane+reject@example.com").await;
     eventually(WAIT, "the refused email in dead_letters", || async {
@@ -365,7 +383,7 @@ async fn a_550_ends_in_the_dead_letter_queue_with_the_reply() {
 async fn without_an_smtp_server_emails_are_eml_files() {
     logs();
     let dir = std::env::temp_dir().join(format!("cwt-mail-{}", uuid::Uuid::new_v4()));
-    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    let (mut env, _node) = queue_env().await;
     let dir_text = dir.to_string_lossy().into_owned();
     let notifications =
         config(&env.app.database_url, &[("EMAIL_DIR", dir_text.as_str())]).notifications;

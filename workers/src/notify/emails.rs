@@ -322,7 +322,8 @@ fn quote(name: &str) -> String {
     format!("\"{clean}\"")
 }
 
-/// The carrier's public tracking page, for the carriers we know.
+/// The carrier's public tracking page, for the carriers we know. Only a fixed URL and an
+/// alphanumeric number: the HTML template prints it unescaped.
 pub fn tracking_url(carrier: &str, number: &str) -> Option<String> {
     if number.is_empty() || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
         return None;
