@@ -34,6 +34,14 @@ pub fn build(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let webhook = match (&config.alert_webhook_url, &config.alert_webhook_secret) {
+        (Some(url), _) if !url.starts_with("http://") => {
+            // The HTTP client is built without TLS (its rustls default pulls aws-lc);
+            // refuse at start rather than fail every alert.
+            return Err(anyhow!(
+                "ALERT_WEBHOOK_URL must be an http:// URL (https is not supported yet; \
+                 terminate TLS in a local proxy)"
+            ));
+        }
         (Some(url), Some(secret)) => Some(alerts::Webhook {
             url: url.clone(),
             secret: secret.clone(),
