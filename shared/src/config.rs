@@ -3,6 +3,7 @@
 //! are wrapped so that neither `Debug` nor a log line can print them.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,6 +25,62 @@ pub struct Config {
     pub reservations: ReservationConfig,
     pub broker: BrokerConfig,
     pub retention: Retention,
+    pub notifications: NotificationsConfig,
+}
+
+/// Customer emails and ops alerts.
+#[derive(Debug, Clone)]
+pub struct NotificationsConfig {
+    /// Where mail goes; `None` (no SMTP_URL or SMTP_HOST) writes `.eml` files to `email_dir`.
+    pub smtp: Option<SmtpConfig>,
+    /// The From of every email, e.g. `Cartwright <orders@example.com>`.
+    pub from: String,
+    /// The `.eml` directory used when no SMTP server is configured.
+    pub email_dir: PathBuf,
+    /// Who gets low-stock alerts by email (none: no alert emails).
+    pub ops_alert_emails: Vec<String>,
+    /// Where low-stock alerts are POSTed as JSON (none: no webhook).
+    pub alert_webhook_url: Option<String>,
+    /// Signs the webhook body (HMAC-SHA256); required with `alert_webhook_url`.
+    pub alert_webhook_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmtpConfig {
+    /// `SMTP_URL`, lettre's form: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (implicit TLS). Secret: it may hold a password.
+    Url(SecretString),
+    /// `SMTP_HOST` and friends.
+    Parts {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        user: Option<String>,
+        password: Option<SecretString>,
+    },
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (a local relay or a test server only).
+    None,
+    /// Upgrade with STARTTLS; refuse to go on without it.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+impl FromStr for SmtpTls {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Implicit),
+            _ => Err("expected none, starttls or tls".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,8 +185,57 @@ impl Config {
                     secs => Some(Duration::from_secs(secs)),
                 },
             },
+            notifications: notifications(&env)?,
         })
     }
+}
+
+fn notifications(env: &Env<'_>) -> Result<NotificationsConfig, ConfigError> {
+    let optional = |name: &str| (env.lookup)(name).filter(|v| !v.trim().is_empty());
+    let smtp = if let Some(url) = optional("SMTP_URL") {
+        Some(SmtpConfig::Url(SecretString::from(url)))
+    } else if let Some(host) = optional("SMTP_HOST") {
+        let tls: SmtpTls = env.parse("SMTP_TLS", SmtpTls::StartTls)?;
+        let default_port = match tls {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+        };
+        Some(SmtpConfig::Parts {
+            host,
+            port: env.parse("SMTP_PORT", default_port)?,
+            tls,
+            user: optional("SMTP_USER"),
+            password: optional("SMTP_PASSWORD").map(SecretString::from),
+        })
+    } else {
+        None
+    };
+    let ops_alert_emails = optional("OPS_ALERT_EMAILS")
+        .map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let alert_webhook_url = optional("ALERT_WEBHOOK_URL");
+    let alert_webhook_secret = optional("ALERT_WEBHOOK_SECRET").map(SecretString::from);
+    if alert_webhook_url.is_some() && alert_webhook_secret.is_none() {
+        return Err(ConfigError {
+            name: "ALERT_WEBHOOK_SECRET",
+            problem: "required when ALERT_WEBHOOK_URL is set (the webhook is signed)".into(),
+        });
+    }
+    Ok(NotificationsConfig {
+        smtp,
+        from: env.string("EMAIL_FROM", "Cartwright <orders@cartwright.localhost>"),
+        email_dir: PathBuf::from(env.string("EMAIL_DIR", "var/mail")),
+        ops_alert_emails,
+        alert_webhook_url,
+        alert_webhook_secret,
+    })
 }
 
 struct Env<'a> {
@@ -213,6 +319,28 @@ mod tests {
         .expect_err("must refuse");
         assert_eq!(err.name, "RATE_LIMIT_PER_SECOND");
         assert!(err.problem.contains("lots"));
+    }
+
+    #[test]
+    fn smtp_from_parts() {
+        let config = Config::from_lookup(|name| match name {
+            "SMTP_HOST" => Some("mail.example.com".into()),
+            "SMTP_PASSWORD" => Some("hunter2".into()),
+            "OPS_ALERT_EMAILS" => Some("a@example.com, b@example.com".into()),
+            _ => None,
+        })
+        .expect("valid");
+        let Some(SmtpConfig::Parts { port, tls, .. }) = &config.notifications.smtp else {
+            panic!("expected SMTP parts");
+        };
+        assert_eq!((*port, *tls), (587, SmtpTls::StartTls));
+        assert_eq!(config.notifications.ops_alert_emails.len(), 2);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let err = Config::from_lookup(|name| {
+            (name == "ALERT_WEBHOOK_URL").then(|| "http://hook".to_owned())
+        })
+        .expect_err("a webhook needs its secret");
+        assert_eq!(err.name, "ALERT_WEBHOOK_SECRET");
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod reservations;
 pub mod retention;
 pub mod shutdown;
 pub mod status;
+pub mod stock_levels;
 pub mod telemetry;

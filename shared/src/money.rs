@@ -86,6 +86,28 @@ impl Minor {
     }
 }
 
+impl Minor {
+    /// For people: the currency's symbol and two places, e.g. "$405.68" for usd,
+    /// "€12.00" for eur, "CHF 7.50" for chf.
+    pub fn for_display(self, currency: &str) -> String {
+        let symbol = match currency.to_ascii_lowercase().as_str() {
+            "usd" => "$",
+            "eur" => "€",
+            "gbp" => "£",
+            "cad" => "CA$",
+            "aud" => "A$",
+            "nzd" => "NZ$",
+            "chf" => "CHF ",
+            other => return format!("{self} {}", other.to_ascii_uppercase()),
+        };
+        if self.0 < 0 {
+            format!("-{symbol}{}", Minor(-self.0))
+        } else {
+            format!("{symbol}{self}")
+        }
+    }
+}
+
 impl fmt::Display for Minor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_decimal())
@@ -121,6 +143,14 @@ mod tests {
         assert_eq!(Minor(0).to_string(), "0.00");
         assert_eq!(Minor(5).to_string(), "0.05");
         assert_eq!(serde_json::to_string(&Minor(1200)).unwrap(), "\"12.00\"");
+    }
+
+    #[test]
+    fn displays_with_the_currency() {
+        assert_eq!(Minor(40568).for_display("usd"), "$405.68");
+        assert_eq!(Minor(1200).for_display("eur"), "€12.00");
+        assert_eq!(Minor(750).for_display("chf"), "CHF 7.50");
+        assert_eq!(Minor(-5).for_display("gbp"), "-£0.05");
     }
 
     #[test]

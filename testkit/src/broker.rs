@@ -282,6 +282,21 @@ impl QueueEnv {
             ));
     }
 
+    /// Archives the dead letters of `queues` (e.g. a real worker's) into `dead_letters`.
+    pub fn spawn_archiver_for(
+        &mut self,
+        queues: Vec<cartwright_shared::queue::work_queues::WorkQueue>,
+    ) {
+        self.tasks
+            .spawn(cartwright_shared::queue::dead_letters::archive(
+                self.app.pool.clone(),
+                self.config.broker.clone(),
+                self.topology.clone(),
+                queues,
+                self.shutdown.clone(),
+            ));
+    }
+
     pub fn spawn_handler<H: cartwright_shared::queue::handler::Handler>(&mut self, handler: H) {
         let pool = self.app.pool.clone();
         let broker = self.config.broker.clone();

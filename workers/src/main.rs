@@ -6,7 +6,7 @@ use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
-use cartwright_workers::scheduler;
+use cartwright_workers::{notify, scheduler};
 use clap::{Parser, Subcommand};
 
 /// Cartwright's background workers.
@@ -27,6 +27,10 @@ enum Worker {
     Scheduler,
     /// Move dead-lettered messages into the dead_letters table for ops.
     DeadLetters,
+    /// Customer emails (queue `emails`).
+    Emails,
+    /// Low-stock alerts to ops by email and webhook (queue `alerts`).
+    Alerts,
 }
 
 #[tokio::main]
@@ -68,6 +72,16 @@ async fn main() -> anyhow::Result<()> {
             work_queues::all(),
             ctx.shutdown.clone(),
         ));
+    }
+    if runs(Worker::Emails) || runs(Worker::Alerts) {
+        let (emails, alerts) =
+            notify::build(&ctx.config.notifications).context("configuring notifications")?;
+        if runs(Worker::Emails) {
+            tasks.spawn(notify::run_emails(ctx.clone(), emails));
+        }
+        if runs(Worker::Alerts) {
+            tasks.spawn(notify::run_alerts(ctx.clone(), alerts));
+        }
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");

@@ -1,7 +1,8 @@
 //! Submitting a checkout: in ONE transaction, check the idempotency key, price every
 //! line from the catalog, reserve the stock, write the checkout, its orders, their
-//! lines, the holds, the audit rows and the `checkout.submitted` outbox message, and
-//! store the answer for replay. Either all of it commits or none of it does.
+//! lines, the holds, the audit rows, the `checkout.submitted` outbox message (and a
+//! `stock.low` one for each SKU the holds leave at or under its threshold), and store
+//! the answer for replay. Either all of it commits or none of it does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use cartwright_shared::ids::{new_checkout_id, new_order_number};
 use cartwright_shared::money::Minor;
 use cartwright_shared::pricing::{self, PricedCheckout, PricedLine, StoreShipping};
 use cartwright_shared::status::{self, Transition};
-use cartwright_shared::{outbox, status::actor};
+use cartwright_shared::{outbox, status::actor, stock_levels};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -79,6 +80,9 @@ pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiErr
 
     let checkout_id = new_checkout_id();
     write_checkout(&mut tx, &s, &checkout_id, &priced).await?;
+    // A reservation may leave a SKU at or under its low-stock threshold: alert ops.
+    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+    stock_levels::check(&mut tx, &skus).await?;
 
     let view = view::checkout(&mut tx, &checkout_id)
         .await?

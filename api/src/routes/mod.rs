@@ -5,6 +5,7 @@ mod checkouts;
 mod health;
 mod metrics;
 mod openapi;
+mod ops_alerts;
 mod ops_catalog;
 mod ops_dead_letters;
 mod ops_stores;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ops/stores", get(ops_stores::list))
         .route("/v1/ops/stores/{id}", put(ops_stores::upsert))
         .route("/v1/ops/catalog/{sku}", put(ops_catalog::upsert))
+        .route("/v1/ops/alerts", get(ops_alerts::list))
         .route("/v1/ops/dead-letters", get(ops_dead_letters::list))
         .route(
             "/v1/ops/dead-letters/replay",

@@ -1,11 +1,13 @@
 //! `PUT /v1/ops/catalog/{sku}`: create a SKU, or change its title, price, stock or
 //! low-stock threshold. Fields left out keep their value; the store and currency of an
-//! existing SKU never change (orders refer to them).
+//! existing SKU never change (orders refer to them). A change that leaves the SKU at or
+//! under its threshold raises a low-stock alert; a restock above it resolves its alerts.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cartwright_shared::money::Currency;
+use cartwright_shared::stock_levels;
 use serde::Deserialize;
 
 use super::catalog::{SkuView, sku_view};
@@ -167,6 +169,9 @@ pub async fn upsert(
             StatusCode::CREATED
         }
     };
+    // Alert when the change leaves the SKU low; resolve its alerts when it is restocked
+    // above its threshold. Same transaction: both happen if and only if the change does.
+    stock_levels::check(&mut tx, std::slice::from_ref(&sku)).await?;
     let view = sku_view(&mut tx, &sku).await?;
     tx.commit().await?;
     Ok((status, Json(view)))

@@ -1,0 +1,239 @@
+//! Low-stock alerts end to end: intake reservations write `stock.low` in their
+//! transaction, the relay publishes, the alert worker emails ops (a real SMTP server)
+//! and calls the signed webhook, once per SKU and level until a restock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
+use cartwright_testkit::smtp::SmtpSink;
+use cartwright_testkit::{config, demo_checkout};
+use cartwright_workers::notify;
+use cartwright_workers::notify::alerts::signature;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(30);
+const SKU: &str = "ALERT-1";
+const SECRET: &str = "whsec_test";
+
+/// A minimal HTTP server that records each POST (headers lower-cased, body) and answers 200.
+async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/stock", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        let body = buf[end + 4..end + 4 + length].to_vec();
+                        record.lock().unwrap().push((head, body));
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+async fn buy(env: &QueueEnv, key: &str, quantity: i64) -> reqwest::StatusCode {
+    let mut body = demo_checkout();
+    body["items"] = json!([{"sku": SKU, "quantity": quantity}]);
+    env.app.submit(key, &body).await.status()
+}
+
+async fn put_sku(env: &QueueEnv, body: Value) -> reqwest::StatusCode {
+    env.app
+        .client
+        .put(env.app.url(&format!("/v1/ops/catalog/{SKU}")))
+        .bearer_auth(&env.app.ops_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn open_alerts(env: &QueueEnv) -> Vec<Value> {
+    let body: Value = env
+        .app
+        .client
+        .get(env.app.url("/v1/ops/alerts"))
+        .bearer_auth(&env.app.ops_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["alerts"].as_array().unwrap().clone()
+}
+
+/// Every `stock.low` written so far has been handled by the alert worker.
+async fn drained(env: &QueueEnv) {
+    eventually(WAIT, "every stock.low event handled", || async {
+        env.scalar("SELECT count(*) FROM outbox WHERE message_type = 'stock.low'")
+            .await
+            == env
+                .scalar("SELECT count(*) FROM inbox WHERE consumer = 'alerts'")
+                .await
+    })
+    .await;
+}
+
+fn subjects(sink: &SmtpSink) -> Vec<String> {
+    sink.messages()
+        .iter()
+        .map(|raw| {
+            let mail = mailparse::parse_mail(raw).unwrap();
+            let to = mail
+                .headers
+                .iter()
+                .find(|h| h.get_key_ref() == "To")
+                .unwrap()
+                .get_value();
+            assert!(
+                to.contains("ops@shop.test") && to.contains("buyer@shop.test"),
+                "{to}"
+            );
+            mail.headers
+                .iter()
+                .find(|h| h.get_key_ref() == "Subject")
+                .unwrap()
+                .get_value()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
+    let sink = SmtpSink::start().await;
+    let (hook_url, hooks) = webhook_receiver().await;
+    // A node of its own: the shared broker stalls when many test runs churn queues.
+    let node = RabbitNode::start().await;
+    let mut env = QueueEnv::new(&node.url()).await;
+    let mut vars = sink.env();
+    vars.extend([
+        (
+            "OPS_ALERT_EMAILS".to_owned(),
+            "ops@shop.test, buyer@shop.test".to_owned(),
+        ),
+        ("ALERT_WEBHOOK_URL".to_owned(), hook_url),
+        ("ALERT_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+    ]);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (_, alerts) = notify::build(&config(&env.app.database_url, &vars).notifications).unwrap();
+    env.spawn_relay();
+    env.spawn_handler(alerts);
+
+    let created = put_sku(
+        &env,
+        json!({"store": "nordwind", "title": "Alert Test Mug", "price": "10.00", "stock": 6, "low_stock_threshold": 3}),
+    )
+    .await;
+    assert_eq!(created, 201);
+
+    // Six concurrent checkouts of one unit each drain the SKU: 5, 4, 3 (low), 2, 1, 0 (out).
+    let buys = (0..6).map(|i| {
+        let env = &env;
+        async move { buy(env, &format!("drain-{i}"), 1).await }
+    });
+    for status in futures::future::join_all(buys).await {
+        assert_eq!(status, 202);
+    }
+    assert_eq!(buy(&env, "one-too-many", 1).await, 409);
+    drained(&env).await;
+    eventually(WAIT, "two alert emails", || async {
+        sink.messages().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut sent = subjects(&sink);
+    sent.sort();
+    assert_eq!(
+        sent.len(),
+        2,
+        "exactly one low and one out-of-stock alert: {sent:?}"
+    );
+    // Which of the low events (3, 2 or 1 left) opened the alert depends on timing.
+    assert!(
+        sent[0].starts_with(&format!("Low stock: {SKU} (")),
+        "{sent:?}"
+    );
+    assert_eq!(sent[1], format!("Out of stock: {SKU} (0 left)"));
+    let open = open_alerts(&env).await;
+    let mut levels: Vec<&str> = open.iter().map(|a| a["level"].as_str().unwrap()).collect();
+    levels.sort();
+    assert_eq!(levels, ["low", "out"]);
+    assert!(
+        open.iter()
+            .all(|a| a["emailed_at"].is_string() && a["webhook_sent_at"].is_string())
+    );
+
+    // The webhook got one signed POST per alert.
+    {
+        let hooks = hooks.lock().unwrap();
+        assert_eq!(hooks.len(), 2);
+        for (head, body) in hooks.iter() {
+            let header = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-cartwright-signature:"))
+                .expect("signature header")
+                .trim()
+                .to_owned();
+            let t: u64 = header
+                .strip_prefix("t=")
+                .and_then(|r| r.split(',').next())
+                .and_then(|t| t.parse().ok())
+                .expect("timestamp");
+            assert_eq!(header, signature(SECRET, t, body));
+            let payload: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(payload["sku"], SKU);
+            assert_eq!(payload["type"], "stock.low");
+        }
+    }
+
+    // A restock above the threshold resolves both; stock 16 with 6 held leaves 10.
+    assert_eq!(put_sku(&env, json!({"stock": 16})).await, 200);
+    assert!(open_alerts(&env).await.is_empty());
+
+    // A new drop (10 → 2) alerts again, once.
+    assert_eq!(buy(&env, "second-drop-a", 4).await, 202);
+    assert_eq!(buy(&env, "second-drop-b", 4).await, 202);
+    drained(&env).await;
+    eventually(WAIT, "the third alert email", || async {
+        sink.messages().len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.messages().len(), 3);
+    let open = open_alerts(&env).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["level"], "low");
+    assert_eq!(open[0]["available"], 2);
+    assert_eq!(env.scalar("SELECT count(*) FROM stock_alerts").await, 3);
+    env.stop().await;
+}
