@@ -2,4 +2,6 @@
 //! Each worker module exposes `run(WorkerContext)`.
 
 pub mod context;
+pub mod placement_manual;
+pub mod placement_router;
 pub mod scheduler;

@@ -6,7 +6,7 @@ use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
-use cartwright_workers::scheduler;
+use cartwright_workers::{placement_manual, placement_router, scheduler};
 use clap::{Parser, Subcommand};
 
 /// Cartwright's background workers.
@@ -27,6 +27,10 @@ enum Worker {
     Scheduler,
     /// Move dead-lettered messages into the dead_letters table for ops.
     DeadLetters,
+    /// Send each paid order to its store's placement mode.
+    PlacementRouter,
+    /// Put orders that need a person into the manual queue.
+    PlacementManual,
 }
 
 #[tokio::main]
@@ -68,6 +72,12 @@ async fn main() -> anyhow::Result<()> {
             work_queues::all(),
             ctx.shutdown.clone(),
         ));
+    }
+    if runs(Worker::PlacementRouter) {
+        tasks.spawn(placement_router::run(ctx.clone()));
+    }
+    if runs(Worker::PlacementManual) {
+        tasks.spawn(placement_manual::run(ctx.clone()));
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");

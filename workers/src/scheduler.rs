@@ -3,20 +3,40 @@
 
 use std::time::Duration;
 
+use cartwright_shared::placement::manual_queue;
 use cartwright_shared::reservations;
 use cartwright_shared::shutdown::Shutdown;
+use cartwright_shared::status::actor;
 use sqlx::PgPool;
 
 use crate::context::WorkerContext;
 
 pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
+    let sweep_every = ctx.config.placement.sweep_interval;
     tracing::info!(
         interval_secs = reaper_every.as_secs(),
-        "scheduler started: reservation reaper"
+        lease_sweep_secs = sweep_every.as_secs(),
+        "scheduler started: reservation reaper, placement lease sweep"
     );
     let pool = ctx.pool;
-    every(reaper_every, ctx.shutdown, || release_expired_holds(&pool)).await;
+    tokio::join!(
+        every(
+            reaper_every,
+            ctx.shutdown.clone(),
+            || release_expired_holds(&pool)
+        ),
+        every(sweep_every, ctx.shutdown, || release_expired_leases(&pool)),
+    );
+}
+
+/// Returns manual-queue claims whose lease ran out to the queue.
+pub async fn release_expired_leases(pool: &PgPool) {
+    match manual_queue::release_expired(pool, actor::PLACEMENT_SWEEP).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "expired placement claims returned to the queue"),
+        Err(err) => tracing::warn!(error = %err, "placement lease sweep failed"),
+    }
 }
 
 async fn release_expired_holds(pool: &PgPool) {
