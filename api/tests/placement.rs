@@ -4,51 +4,12 @@
 use std::time::Duration;
 
 use cartwright_shared::api_keys::Role;
-use cartwright_shared::placement::ManualPlacement;
 use cartwright_shared::placement::manual_queue;
-use cartwright_testkit::{TestApp, demo_checkout};
+use cartwright_testkit::TestApp;
 use serde_json::{Value, json};
 
-/// Submits the demo checkout and puts its first order into the manual queue, as the
-/// intake worker would after the router; returns the order number.
 async fn queued_order(app: &TestApp, key: &str) -> String {
-    let response = app.submit(key, &demo_checkout()).await;
-    assert_eq!(response.status(), 202);
-    let checkout: Value = response.json().await.unwrap();
-    let number = checkout["orders"][0]["number"].as_str().unwrap().to_owned();
-    let store = checkout["orders"][0]["store"].as_str().unwrap().to_owned();
-    queue(
-        app,
-        checkout["id"].as_str().unwrap(),
-        &number,
-        &store,
-        "store_is_manual",
-    )
-    .await;
-    number
-}
-
-async fn queue(app: &TestApp, checkout_id: &str, number: &str, store: &str, reason: &str) {
-    sqlx::query("UPDATE orders SET status = 'ready_for_placement' WHERE number = $1")
-        .bind(number)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
-    let outcome = manual_queue::enqueue(
-        &mut tx,
-        &ManualPlacement {
-            checkout_id: checkout_id.to_owned(),
-            order_number: number.to_owned(),
-            store_id: store.to_owned(),
-            reason: reason.to_owned(),
-        },
-        "system:placement-manual",
-    )
-    .await
-    .unwrap();
-    assert_eq!(outcome, manual_queue::Enqueued::Queued);
-    tx.commit().await.unwrap();
+    app.manual_queue_order(key).await
 }
 
 async fn post(app: &TestApp, key: &str, path: &str, body: Option<Value>) -> (u16, Value) {
