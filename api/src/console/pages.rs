@@ -450,6 +450,11 @@ pub async fn stores(
     .await
 }
 
+/// id, name, placement mode, website.
+type StoreRow = (String, String, String, Option<String>);
+/// sku, store, title, price, stock, reserved, low-stock threshold.
+type SkuRow = (String, String, String, i64, i32, i32, i32);
+
 async fn stores_page(
     state: &AppState,
     session: &Session,
@@ -457,11 +462,11 @@ async fn stores_page(
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
-    let stores: Result<Vec<(String, String, String, Option<String>)>, _> =
+    let stores: sqlx::Result<Vec<StoreRow>> =
         sqlx::query_as("SELECT id, name, placement_mode, website_url FROM stores ORDER BY id")
             .fetch_all(&state.pool)
             .await;
-    let skus: Result<Vec<(String, String, String, i64, i32, i32, i32)>, _> = sqlx::query_as(
+    let skus: sqlx::Result<Vec<SkuRow>> = sqlx::query_as(
         "SELECT sku, store_id, title, price, stock, reserved, low_stock_threshold FROM skus ORDER BY store_id, sku",
     )
     .fetch_all(&state.pool)

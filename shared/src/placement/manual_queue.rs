@@ -219,13 +219,16 @@ pub async fn renew(
     Ok(Lease { holder, expires_at })
 }
 
+/// A queue row's status, holder, lease expiry and whether the lease is live.
+type ClaimState = (String, Option<String>, Option<DateTime<Utc>>, bool);
+
 /// Why a claim did not apply: gone, closed, or someone else's live lease.
 async fn why_not(
     tx: &mut PgConnection,
     number: &str,
     actor: &str,
 ) -> Result<PlacementError, sqlx::Error> {
-    let row: Option<(String, Option<String>, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+    let row: Option<ClaimState> = sqlx::query_as(
         "SELECT status, claimed_by, lease_expires_at, COALESCE(lease_expires_at > now(), false)
          FROM manual_placements WHERE order_number = $1",
     )
@@ -252,6 +255,9 @@ async fn why_not(
     })
 }
 
+/// checkout, store, queue status, holder, lease live, order status.
+type HeldRow = (String, String, String, Option<String>, bool, String);
+
 /// A locked queue row with its order, checked to be waiting and held by `actor`.
 struct Held {
     checkout_id: String,
@@ -264,8 +270,7 @@ async fn lock_held(
     number: &str,
     actor: &str,
 ) -> Result<Held, PlacementError> {
-    #[allow(clippy::type_complexity)]
-    let row: Option<(String, String, String, Option<String>, bool, String)> = sqlx::query_as(
+    let row: Option<HeldRow> = sqlx::query_as(
         "SELECT mp.checkout_id, mp.store_id, mp.status, mp.claimed_by,
                 COALESCE(mp.lease_expires_at > now(), false), o.status
          FROM manual_placements mp JOIN orders o ON o.number = mp.order_number
