@@ -3,8 +3,10 @@
 
 pub mod broker_health;
 pub mod checkout;
+pub mod console;
 pub mod error;
 pub mod extract;
+pub mod placement;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -26,6 +26,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub retention: Retention,
     pub notifications: NotificationsConfig,
+    pub placement: PlacementConfig,
 }
 
 /// Customer emails and ops alerts.
@@ -81,6 +82,19 @@ impl FromStr for SmtpTls {
             _ => Err("expected none, starttls or tls".into()),
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlacementConfig {
+    /// How long a claim on a manual-queue order lasts before it returns to the queue.
+    pub lease: Duration,
+    /// How often the scheduler returns expired claims to the queue.
+    pub sweep_interval: Duration,
+    /// Which company payment card ops buy with: a reference (a vault entry's name),
+    /// never card data.
+    pub card_reference: String,
+    /// How long an ops console sign-in lasts.
+    pub console_session_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +200,19 @@ impl Config {
                 },
             },
             notifications: notifications(&env)?,
+            placement: PlacementConfig {
+                lease: Duration::from_secs(env.positive("PLACEMENT_LEASE_SECS", 900)?),
+                sweep_interval: Duration::from_secs(
+                    env.positive("PLACEMENT_SWEEP_INTERVAL_SECS", 30)?,
+                ),
+                card_reference: env.string(
+                    "PLACEMENT_CARD_REFERENCE",
+                    "company card \"Ops Visa\" (vault: ops/cards/primary)",
+                ),
+                console_session_ttl: Duration::from_secs(
+                    env.positive("CONSOLE_SESSION_TTL_SECS", 12 * 3600)?,
+                ),
+            },
         })
     }
 }
@@ -284,6 +311,17 @@ impl Env<'_> {
         Ok(delays)
     }
 
+    /// Whole seconds above zero.
+    fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.parse(name, default)? {
+            0 => Err(ConfigError {
+                name,
+                problem: "must be above zero".into(),
+            }),
+            n => Ok(n),
+        }
+    }
+
     fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -309,6 +347,10 @@ mod tests {
         let config = Config::from_lookup(|_| None).expect("defaults are valid");
         assert_eq!(config.api.bind.port(), 8080);
         assert_eq!(config.reservations.ttl, Duration::from_secs(1800));
+        assert_eq!(config.placement.lease, Duration::from_secs(900));
+        assert!(
+            Config::from_lookup(|n| (n == "PLACEMENT_LEASE_SECS").then(|| "0".into())).is_err()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod ids;
 pub mod money;
 pub mod outbox;
+pub mod placement;
 pub mod pricing;
 pub mod prometheus;
 pub mod queue;

@@ -38,6 +38,9 @@ pub mod order {
 /// Who made a change, for the audit trail.
 pub mod actor {
     pub const SYSTEM_REAPER: &str = "system:reaper";
+    pub const PLACEMENT_ROUTER: &str = "system:placement-router";
+    pub const PLACEMENT_MANUAL: &str = "system:placement-manual";
+    pub const PLACEMENT_SWEEP: &str = "system:placement-sweep";
 
     pub fn api_key(principal: &str) -> String {
         format!("key:{principal}")

@@ -282,6 +282,36 @@ impl TestApp {
         )
     }
 
+    /// Submits the demo checkout and puts its first order into the manual placement
+    /// queue (reason `store_is_manual`), as the router and the intake worker would;
+    /// returns the order number.
+    pub async fn manual_queue_order(&self, idempotency_key: &str) -> String {
+        use cartwright_shared::placement::{ManualPlacement, manual_queue};
+        let response = self.submit(idempotency_key, &demo_checkout()).await;
+        assert_eq!(response.status(), 202);
+        let checkout: serde_json::Value = response.json().await.expect("checkout");
+        let order = &checkout["orders"][0];
+        let number = order["number"].as_str().expect("number").to_owned();
+        let mut tx = self.pool.begin().await.expect("begin");
+        sqlx::query("UPDATE orders SET status = 'ready_for_placement' WHERE number = $1")
+            .bind(&number)
+            .execute(&mut *tx)
+            .await
+            .expect("ready");
+        let message = ManualPlacement {
+            checkout_id: checkout["id"].as_str().expect("id").to_owned(),
+            order_number: number.clone(),
+            store_id: order["store"].as_str().expect("store").to_owned(),
+            reason: "store_is_manual".to_owned(),
+        };
+        let outcome = manual_queue::enqueue(&mut tx, &message, "system:placement-manual")
+            .await
+            .expect("enqueue");
+        assert_eq!(outcome, manual_queue::Enqueued::Queued);
+        tx.commit().await.expect("commit");
+        number
+    }
+
     /// Rows in a table: the "nothing written" check.
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))

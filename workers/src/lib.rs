@@ -3,4 +3,6 @@
 
 pub mod context;
 pub mod notify;
+pub mod placement_manual;
+pub mod placement_router;
 pub mod scheduler;

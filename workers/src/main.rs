@@ -6,7 +6,7 @@ use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
-use cartwright_workers::{notify, scheduler};
+use cartwright_workers::{notify, placement_manual, placement_router, scheduler};
 use clap::{Parser, Subcommand};
 
 /// Cartwright's background workers.
@@ -31,6 +31,10 @@ enum Worker {
     Emails,
     /// Low-stock alerts to ops by email and webhook (queue `alerts`).
     Alerts,
+    /// Send each paid order to its store's placement mode.
+    PlacementRouter,
+    /// Put orders that need a person into the manual queue.
+    PlacementManual,
 }
 
 #[tokio::main]
@@ -82,6 +86,12 @@ async fn main() -> anyhow::Result<()> {
         if runs(Worker::Alerts) {
             tasks.spawn(notify::run_alerts(ctx.clone(), alerts));
         }
+    }
+    if runs(Worker::PlacementRouter) {
+        tasks.spawn(placement_router::run(ctx.clone()));
+    }
+    if runs(Worker::PlacementManual) {
+        tasks.spawn(placement_manual::run(ctx.clone()));
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");

@@ -3,30 +3,29 @@
 
 use std::time::Duration;
 
+use cartwright_shared::placement::manual_queue;
 use cartwright_shared::reservations;
 use cartwright_shared::retention::{self, Retention};
 use cartwright_shared::shutdown::Shutdown;
+use cartwright_shared::status::actor;
 use sqlx::PgPool;
 
 use crate::context::WorkerContext;
 
 pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
+    let sweep_every = ctx.config.placement.sweep_interval;
     tracing::info!(
-        interval_secs = reaper_every.as_secs(),
-        "scheduler started: reservation reaper, retention"
+        reaper_secs = reaper_every.as_secs(),
+        lease_sweep_secs = sweep_every.as_secs(),
+        "scheduler started: reservation reaper, placement lease sweep, retention"
     );
     let pool = ctx.pool;
     let retention = ctx.config.retention.clone();
     tokio::join!(
-        every(
-            reaper_every,
-            ctx.shutdown.clone(),
-            || release_expired_holds(&pool)
-        ),
-        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(
-            &pool, &retention
-        )),
+        every(reaper_every, ctx.shutdown.clone(), || release_expired_holds(&pool)),
+        every(sweep_every, ctx.shutdown.clone(), || release_expired_leases(&pool)),
+        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(&pool, &retention)),
     );
 }
 
@@ -36,6 +35,15 @@ async fn purge_old_rows(pool: &PgPool, retention: &Retention) {
     match retention::purge(pool, retention).await {
         Ok(purged) => tracing::info!(?purged, "purged old bookkeeping rows"),
         Err(err) => tracing::warn!(error = %err, "retention pass failed"),
+    }
+}
+
+/// Returns manual-queue claims whose lease ran out to the queue.
+pub async fn release_expired_leases(pool: &PgPool) {
+    match manual_queue::release_expired(pool, actor::PLACEMENT_SWEEP).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "expired placement claims returned to the queue"),
+        Err(err) => tracing::warn!(error = %err, "placement lease sweep failed"),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct OrderView {
     pub tax: Minor,
     pub total: Minor,
     pub items: Vec<ItemView>,
+    /// The retailer's own order number, once placed.
+    pub store_order_number: Option<String>,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +95,9 @@ struct OrderRow {
     shipping: i64,
     tax: i64,
     total: i64,
+    store_order_number: Option<String>,
+    tracking_number: Option<String>,
+    carrier: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -105,7 +112,7 @@ struct ItemRow {
     line_total: i64,
 }
 
-const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, created_at, updated_at";
+const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, store_order_number, tracking_number, carrier, created_at, updated_at";
 
 pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<CheckoutView>> {
     let Some(row): Option<CheckoutRow> = sqlx::query_as(
@@ -229,6 +236,9 @@ fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<Vec<HistoryEntr
         tax: Minor(o.tax),
         total: Minor(o.total),
         items,
+        store_order_number: o.store_order_number,
+        tracking_number: o.tracking_number,
+        carrier: o.carrier,
         created_at: o.created_at,
         updated_at: o.updated_at,
         history,

@@ -8,6 +8,8 @@ mod openapi;
 mod ops_alerts;
 mod ops_catalog;
 mod ops_dead_letters;
+mod ops_orders;
+pub(crate) mod ops_placements;
 mod ops_stores;
 mod orders;
 
@@ -41,7 +43,37 @@ pub fn router(state: AppState) -> Router {
             "/v1/ops/dead-letters/{id}",
             delete(ops_dead_letters::discard),
         )
+        .route("/v1/ops/placements", get(ops_placements::list))
+        .route("/v1/ops/placements/{number}", get(ops_placements::show))
+        .route(
+            "/v1/ops/placements/{number}/claim",
+            post(ops_placements::claim),
+        )
+        .route(
+            "/v1/ops/placements/{number}/renew",
+            post(ops_placements::renew),
+        )
+        .route(
+            "/v1/ops/placements/{number}/placed",
+            post(ops_placements::placed),
+        )
+        .route(
+            "/v1/ops/placements/{number}/failed",
+            post(ops_placements::failed),
+        )
+        .route(
+            "/v1/ops/orders/{number}/tracking",
+            post(ops_orders::tracking),
+        )
+        .route(
+            "/v1/ops/orders/{number}/delivered",
+            post(ops_orders::delivered),
+        )
+        .route("/v1/ops/stats", get(ops_placements::stats))
         .route("/metrics", get(metrics::render))
+        // The ops console's HTML pages under /ops live in src/console/ (not this file):
+        // they are not JSON API operations, so api/openapi.json does not describe them.
+        .merge(crate::console::routes())
         // Runs after routing, so requests are counted by route template, not raw path.
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)

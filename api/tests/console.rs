@@ -1,0 +1,185 @@
+//! The ops console over plain HTTP: sign-in, the session cookie, CSRF on every form.
+//! (tests/console_browser.rs drives it in a real browser.)
+
+use cartwright_testkit::TestApp;
+use reqwest::redirect::Policy;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `name="csrf"` in a page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn sign_in(app: &TestApp, client: &reqwest::Client, key: &str) -> reqwest::Response {
+    let form = client.get(app.url("/ops/sign-in")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let token = csrf_of(&form.text().await.unwrap());
+    client
+        .post(app.url("/ops/sign-in"))
+        .form(&[("csrf", token.as_str()), ("key", key)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_gives_a_session_cookie_never_the_key() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    let response = client.get(app.url("/ops/queue")).send().await.unwrap();
+    assert_eq!(response.status(), 303, "signed out: to the sign-in page");
+    assert_eq!(response.headers()["location"], "/ops/sign-in");
+
+    let response = sign_in(&app, &client, &app.ops_key).await;
+    assert_eq!(response.status(), 303);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("cw_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(!session.contains("Secure"), "plain HTTP here");
+    assert!(
+        !cookies.iter().any(|c| c.contains(&app.ops_key)),
+        "the key is never a cookie"
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM console_sessions WHERE principal = 'ops-alice'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+    let page = client.get(app.url("/ops/queue")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("ops-alice"));
+
+    // Behind HTTPS (a proxy says so), the cookie is Secure.
+    let form = client.get(app.url("/ops/sign-in")).send().await.unwrap();
+    let token = csrf_of(&form.text().await.unwrap());
+    let response = client
+        .post(app.url("/ops/sign-in"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("csrf", token.as_str()), ("key", app.ops_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let secure = response.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().starts_with("cw_session=") && c.to_str().unwrap().contains("; Secure")
+    });
+    assert!(secure);
+}
+
+#[tokio::test]
+async fn a_wrong_key_or_a_storefront_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    for key in ["cw_ops_not-a-real-key", app.storefront_key.as_str()] {
+        let response = sign_in(&app, &client, key).await;
+        assert_eq!(response.status(), 401);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("That key was not accepted"), "{page}");
+    }
+    let response = client.get(app.url("/ops/queue")).send().await.unwrap();
+    assert_eq!(response.status(), 303, "still signed out");
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused() {
+    let app = TestApp::spawn().await;
+    let number = app.manual_queue_order("csrf").await;
+    let client = client();
+    // Sign-in itself needs its token.
+    let response = client
+        .post(app.url("/ops/sign-in"))
+        .form(&[("key", app.ops_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let claim = app.url(&format!("/ops/orders/{number}/claim"));
+    for form in [vec![], vec![("csrf", "forged-token")]] {
+        let response = client.post(&claim).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 403);
+        assert!(response.text().await.unwrap().contains("security token"));
+    }
+    let held: Option<String> =
+        sqlx::query_scalar("SELECT claimed_by FROM manual_placements WHERE order_number = $1")
+            .bind(&number)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, None, "nothing claimed");
+    for path in [
+        "/ops/stores/nordwind",
+        "/ops/skus/NORD-1001/stock",
+        "/ops/dead-letters/1/discard",
+        "/ops/sign-out",
+    ] {
+        let response = client
+            .post(app.url(path))
+            .form(&[("stock", "5")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+
+    // With the token it works, and a bad field is explained.
+    let page = client
+        .get(app.url(&format!("/ops/orders/{number}")))
+        .send()
+        .await
+        .unwrap();
+    let token = csrf_of(&page.text().await.unwrap());
+    let response = client
+        .post(&claim)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let response = client
+        .post(app.url(&format!("/ops/orders/{number}/placed")))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("store_order_number", ""),
+            ("total_paid", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("store_order_number is required")
+    );
+    let response = client
+        .post(app.url("/ops/skus/NORD-1001/stock"))
+        .form(&[("csrf", token.as_str()), ("stock", "lots")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("whole number"));
+}

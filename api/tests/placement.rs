@@ -1,0 +1,537 @@
+//! The manual placement queue through the ops API: leases, placing and failing, the
+//! storefront's view of a placed order, the events and the audit trail.
+
+use std::time::Duration;
+
+use cartwright_shared::api_keys::Role;
+use cartwright_shared::placement::manual_queue;
+use cartwright_testkit::TestApp;
+use serde_json::{Value, json};
+
+async fn queued_order(app: &TestApp, key: &str) -> String {
+    app.manual_queue_order(key).await
+}
+
+async fn post(app: &TestApp, key: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = app.client.post(app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn outbox(app: &TestApp, message_type: &str) -> Vec<Value> {
+    sqlx::query_scalar("SELECT payload FROM outbox WHERE message_type = $1 ORDER BY id")
+        .bind(message_type)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_ops_users_claiming_at_once_exactly_one_wins() {
+    let app = TestApp::spawn().await;
+    let bob = app.key("ops-bob", Role::Ops).await;
+    for round in 0..5 {
+        let number = queued_order(&app, &format!("race-{round}")).await;
+        let path = format!("/v1/ops/placements/{number}/claim");
+        let (a, b) = tokio::join!(
+            post(&app, &app.ops_key, &path, None),
+            post(&app, &bob, &path, None)
+        );
+        let (winner, loser) = match (a.0, b.0) {
+            (200, 409) => (("key:ops-alice", a.1), b.1),
+            (409, 200) => (("key:ops-bob", b.1), a.1),
+            other => panic!("expected one 200 and one 409, got {other:?}: {a:?} {b:?}"),
+        };
+        assert_eq!(winner.1["claimed_by"], winner.0);
+        assert_eq!(loser["error"]["code"], "already_claimed");
+        let message = loser["error"]["message"].as_str().unwrap();
+        assert!(message.contains(winner.0), "names the holder: {message}");
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM manual_placements WHERE order_number = $1 AND claimed_by IS NOT NULL",
+        )
+        .bind(&number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(held, 1);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_order_to_the_queue() {
+    let app = TestApp::spawn_with(&[("PLACEMENT_LEASE_SECS", "1")]).await;
+    let bob = app.key("ops-bob", Role::Ops).await;
+    let number = queued_order(&app, "lease").await;
+    let claim = format!("/v1/ops/placements/{number}/claim");
+
+    let (status, lease) = post(&app, &app.ops_key, &claim, None).await;
+    assert_eq!(status, 200, "{lease}");
+    let (status, _) = post(&app, &bob, &claim, None).await;
+    assert_eq!(status, 409, "held while the lease lasts");
+    let (_, listing) = get(&app, &app.ops_key, "/v1/ops/placements?status=claimed").await;
+    assert_eq!(listing["placements"][0]["claimed_by"], "key:ops-alice");
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // A claim checks expiry itself; the sweep clears stale claims for the listing.
+    let (_, listing) = get(&app, &app.ops_key, "/v1/ops/placements?status=waiting").await;
+    assert_eq!(listing["placements"][0]["order_number"], number.as_str());
+    assert_eq!(listing["placements"][0]["claimed_by"], Value::Null);
+    let released = manual_queue::release_expired(&app.pool, "system:placement-sweep")
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ops_audit WHERE action = 'placement.lease_expired' AND target = $1",
+    )
+    .bind(format!("order:{number}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
+
+    let (status, lease) = post(&app, &bob, &claim, None).await;
+    assert_eq!(status, 200, "claimable again: {lease}");
+    assert_eq!(lease["claimed_by"], "key:ops-bob");
+    // Alice's lease is gone: she can neither renew nor place.
+    let (status, error) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/renew"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("not_lease_holder"))
+    );
+    let (status, renewed) = post(
+        &app,
+        &bob,
+        &format!("/v1/ops/placements/{number}/renew"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{renewed}");
+}
+
+#[tokio::test]
+async fn placed_or_failed_by_anyone_but_the_holder_is_refused() {
+    let app = TestApp::spawn().await;
+    let bob = app.key("ops-bob", Role::Ops).await;
+    let number = queued_order(&app, "holder").await;
+    let placed = format!("/v1/ops/placements/{number}/placed");
+    let failed = format!("/v1/ops/placements/{number}/failed");
+    let body = json!({"store_order_number": "R-1"});
+
+    // Unclaimed: nobody may place it.
+    let (status, error) = post(&app, &app.ops_key, &placed, Some(body.clone())).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("not_lease_holder"))
+    );
+
+    let (status, _) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, error) = post(&app, &bob, &placed, Some(body.clone())).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("not_lease_holder"))
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key:ops-alice")
+    );
+    let (status, _) = post(&app, &bob, &failed, Some(json!({"reason": "no"}))).await;
+    assert_eq!(status, 409);
+    let (status, _) = post(
+        &app,
+        &bob,
+        &format!("/v1/ops/placements/{number}/renew"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        outbox(&app, "order.placed").await.len(),
+        0,
+        "nothing emitted"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE number = $1")
+        .bind(&number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "awaiting_manual");
+}
+
+#[tokio::test]
+async fn a_placed_order_reaches_the_storefront_and_every_step_is_audited() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "placed").await;
+    let (status, _) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, order) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/placed"),
+        Some(json!({"store_order_number": "NW-55821", "total_paid": "190.20"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "placed");
+
+    // The storefront sees the retailer's order number.
+    let (status, seen) = get(&app, &app.storefront_key, &format!("/v1/orders/{number}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen["store_order_number"], "NW-55821");
+    assert_eq!(seen["tracking_number"], Value::Null);
+    let checkout_id = seen["checkout_id"].as_str().unwrap().to_owned();
+
+    let placed = outbox(&app, "order.placed").await;
+    assert_eq!(
+        placed,
+        vec![
+            json!({"checkout_id": checkout_id, "order_number": number, "store_id": seen["store"],
+            "store_order_number": "NW-55821", "total_paid": 19020})
+        ]
+    );
+    // It left the queue; it cannot be placed twice.
+    let (_, open) = get(&app, &app.ops_key, "/v1/ops/placements").await;
+    assert_eq!(open["placements"], json!([]));
+    let (_, done) = get(&app, &app.ops_key, "/v1/ops/placements?status=placed").await;
+    assert_eq!(done["placements"][0]["resolved_by"], "key:ops-alice");
+    let (status, error) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/placed"),
+        Some(json!({"store_order_number": "NW-2"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("placement_closed"))
+    );
+
+    // Delivered before shipping is refused; then tracking, then delivered.
+    let delivered = format!("/v1/ops/orders/{number}/delivered");
+    let (status, error) = post(&app, &app.ops_key, &delivered, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("invalid_status"))
+    );
+    let (status, order) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/orders/{number}/tracking"),
+        Some(json!({"tracking_number": "1Z999AA10123456784", "carrier": "UPS"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "shipped");
+    assert_eq!(order["tracking_number"], "1Z999AA10123456784");
+    assert_eq!(
+        outbox(&app, "order.shipped").await,
+        vec![json!({"checkout_id": checkout_id, "order_number": number,
+            "tracking_number": "1Z999AA10123456784", "carrier": "UPS"})]
+    );
+    let (status, order) = post(&app, &app.ops_key, &delivered, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(order["status"], "delivered");
+    assert_eq!(
+        outbox(&app, "order.delivered").await,
+        vec![json!({"checkout_id": checkout_id, "order_number": number})]
+    );
+
+    // The storefront's history lists every step with its actor.
+    let (_, seen) = get(&app, &app.storefront_key, &format!("/v1/orders/{number}")).await;
+    assert_eq!(seen["carrier"], "UPS");
+    let steps: Vec<(String, String)> = seen["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["to"].as_str().unwrap().to_owned(),
+                h["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let tail: Vec<(&str, &str)> = steps[steps.len() - 4..]
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            ("awaiting_manual", "system:placement-manual"),
+            ("placed", "key:ops-alice"),
+            ("shipped", "key:ops-alice"),
+            ("delivered", "key:ops-alice"),
+        ]
+    );
+    let history = seen["history"].as_array().unwrap();
+    assert_eq!(
+        history[history.len() - 3]["reason"],
+        "retailer order NW-55821"
+    );
+    assert_eq!(history[history.len() - 3]["from"], "awaiting_manual");
+}
+
+#[tokio::test]
+async fn failed_with_a_reason_emits_order_failed() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "failed").await;
+    post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    let (status, order) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/failed"),
+        Some(json!({"reason": "discontinued at the retailer"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "failed");
+    let failed = outbox(&app, "order.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["order_number"], number.as_str());
+    assert_eq!(failed[0]["reason"], "discontinued at the retailer");
+    assert_eq!(failed[0]["store_id"], order["store"]);
+    assert_eq!(failed[0]["checkout_id"], order["checkout_id"]);
+    let last = order["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (
+            last["to"].as_str(),
+            last["actor"].as_str(),
+            last["reason"].as_str()
+        ),
+        (
+            Some("failed"),
+            Some("key:ops-alice"),
+            Some("discontinued at the retailer")
+        )
+    );
+    let (_, failed_list) = get(&app, &app.ops_key, "/v1/ops/placements?status=failed").await;
+    assert_eq!(
+        failed_list["placements"][0]["failure_reason"],
+        "discontinued at the retailer"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "bad").await;
+    post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    let placed = format!("/v1/ops/placements/{number}/placed");
+    for (body, code, field) in [
+        (json!({}), "missing_field", "store_order_number"),
+        (
+            json!({"store_order_number": "  "}),
+            "missing_field",
+            "store_order_number",
+        ),
+        (
+            json!({"store_order_number": 7}),
+            "invalid_field",
+            "store_order_number",
+        ),
+        (
+            json!({"store_order_number": "R", "total_paid": "1.234"}),
+            "invalid_field",
+            "total_paid",
+        ),
+        (
+            json!({"store_order_number": "R", "carrier": "UPS"}),
+            "missing_field",
+            "tracking_number",
+        ),
+        (
+            json!({"store_order_number": "R", "tip": "x"}),
+            "invalid_field",
+            "tip",
+        ),
+    ] {
+        let (status, error) = post(&app, &app.ops_key, &placed, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {error}");
+        assert_eq!(error["error"]["code"], code, "{body}");
+        assert_eq!(error["error"]["field"], field, "{body}");
+    }
+    let (status, error) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/failed"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (422, Some("reason"))
+    );
+    let tracking = format!("/v1/ops/orders/{number}/tracking");
+    let (status, error) = post(
+        &app,
+        &app.ops_key,
+        &tracking,
+        Some(json!({"carrier": "UPS"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (422, Some("tracking_number"))
+    );
+    let (status, error) = post(
+        &app,
+        &app.ops_key,
+        &tracking,
+        Some(json!({"tracking_number": "1", "carrier": "UPS"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("invalid_status")),
+        "not placed yet"
+    );
+    let (status, error) = get(&app, &app.ops_key, "/v1/ops/placements?status=lost").await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (422, Some("status"))
+    );
+    let (status, _) = get(&app, &app.ops_key, "/v1/ops/placements/MO-0000000000").await;
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        &app,
+        &app.ops_key,
+        "/v1/ops/placements/MO-0000000000/claim",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&app, &app.storefront_key, "/v1/ops/placements").await;
+    assert_eq!(status, 403);
+    assert_eq!(outbox(&app, "order.placed").await.len(), 0);
+}
+
+#[tokio::test]
+async fn instructions_list_what_to_buy_where_and_warn_of_moved_prices() {
+    let app =
+        TestApp::spawn_with(&[("PLACEMENT_CARD_REFERENCE", "Ops Amex (vault: cards/amex)")]).await;
+    let number = queued_order(&app, "instructions").await;
+    let (status, page) = get(&app, &app.ops_key, &format!("/v1/ops/placements/{number}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page["retailer"]["website_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http")
+    );
+    assert_eq!(page["payment_card"], "Ops Amex (vault: cards/amex)");
+    assert_eq!(page["shipping_address"]["line1"], "123 Main St");
+    assert_eq!(page["expected_total"], page["order"]["total"]);
+    assert_eq!(page["placement"]["reason"], "store_is_manual");
+    assert_eq!(page["placement"]["status"], "waiting");
+    assert_eq!(page["warnings"], json!([]));
+    let item = &page["items"][0];
+    assert!(item["quantity"].as_i64().unwrap() >= 1);
+    assert_eq!(item["price_moved"], false);
+    assert!(page["steps"].as_array().unwrap().len() >= 5);
+    assert!(page["activity"][0]["action"] == "placement.queued");
+
+    // The catalog price moves: the page warns.
+    let sku = item["sku"].as_str().unwrap().to_owned();
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/ops/catalog/{sku}")))
+        .bearer_auth(&app.ops_key)
+        .json(&json!({"price": "999.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, page) = get(&app, &app.ops_key, &format!("/v1/ops/placements/{number}")).await;
+    assert_eq!(page["items"][0]["price_moved"], true);
+    assert_eq!(page["items"][0]["catalog_price"], "999.00");
+    let warning = page["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains(&sku) && warning.contains("999.00"),
+        "{warning}"
+    );
+}
+
+#[tokio::test]
+async fn stats_count_orders_and_the_queue() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "stats-1").await;
+    queued_order(&app, "stats-2").await;
+    post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/placed"),
+        Some(json!({"store_order_number": "X1"})),
+    )
+    .await;
+    let (status, stats) = get(&app, &app.ops_key, "/v1/ops/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["orders_by_status"]["placed"], 1);
+    assert_eq!(stats["orders_by_status"]["awaiting_manual"], 1);
+    assert_eq!(stats["queue"]["waiting"], 1);
+    assert_eq!(stats["queue"]["claimed"], 0);
+    assert!(
+        stats["queue"]["oldest_waiting_age_seconds"]
+            .as_i64()
+            .unwrap()
+            >= 0
+    );
+    assert_eq!(stats["placements_last_hour"], 1);
+    assert_eq!(stats["placements_per_hour"][0]["placed"], 1);
+    assert!(stats["orders_by_store"].as_object().unwrap().len() >= 2);
+}
