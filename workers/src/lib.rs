@@ -2,4 +2,6 @@
 //! Each worker module exposes `run(WorkerContext)`.
 
 pub mod context;
+pub mod payments;
 pub mod scheduler;
+pub mod stripe_events;

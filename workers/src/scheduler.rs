@@ -8,15 +8,43 @@ use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 
 use crate::context::WorkerContext;
+use crate::payments::{deadline, stripe::Stripe};
+
+/// How often the capture-deadline guard looks for authorizations about to lapse.
+const CAPTURE_GUARD_EVERY: Duration = Duration::from_secs(300);
 
 pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
     tracing::info!(
         interval_secs = reaper_every.as_secs(),
-        "scheduler started: reservation reaper"
+        "scheduler started: reservation reaper, capture-deadline guard"
     );
+    let stripe = match Stripe::new(&ctx.config.stripe) {
+        Ok(stripe) => stripe,
+        Err(err) => {
+            tracing::error!(error = %err, "scheduler cannot start");
+            return;
+        }
+    };
     let pool = ctx.pool;
-    every(reaper_every, ctx.shutdown, || release_expired_holds(&pool)).await;
+    tokio::join!(
+        every(
+            reaper_every,
+            ctx.shutdown.clone(),
+            || release_expired_holds(&pool)
+        ),
+        every(CAPTURE_GUARD_EVERY, ctx.shutdown, || capture_deadline(
+            &pool, &stripe
+        )),
+    );
+}
+
+async fn capture_deadline(pool: &PgPool, stripe: &Stripe) {
+    match deadline::run_once(pool, stripe).await {
+        Ok(0) => {}
+        Ok(settled) => tracing::warn!(settled, "capture deadline: settled checkouts early"),
+        Err(err) => tracing::warn!(error = %err, "capture-deadline pass failed"),
+    }
 }
 
 async fn release_expired_holds(pool: &PgPool) {

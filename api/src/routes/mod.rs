@@ -7,8 +7,10 @@ mod metrics;
 mod openapi;
 mod ops_catalog;
 mod ops_dead_letters;
+mod ops_refunds;
 mod ops_stores;
 mod orders;
+mod stripe_webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/ops/dead-letters/{id}",
             delete(ops_dead_letters::discard),
         )
+        .route("/v1/ops/orders/{number}/refund", post(ops_refunds::create))
+        .route("/v1/webhooks/stripe", post(stripe_webhooks::receive))
         .route("/metrics", get(metrics::render))
         // Runs after routing, so requests are counted by route template, not raw path.
         .route_layer(axum::middleware::from_fn(metrics::track))

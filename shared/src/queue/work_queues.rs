@@ -23,7 +23,12 @@ impl WorkQueue {
 pub fn payments() -> WorkQueue {
     WorkQueue::new(
         "payments",
-        &["checkout.submitted", "order.placed", "order.failed", "refund.requested"],
+        &[
+            "checkout.submitted",
+            "order.placed",
+            "order.failed",
+            "refund.requested",
+        ],
     )
 }
 /// Verified Stripe webhook events, applied by re-reading the object from Stripe.
