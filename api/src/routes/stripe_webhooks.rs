@@ -53,10 +53,10 @@ pub async fn receive(
         tracing::warn!(error = %err, "Stripe webhook refused");
         ApiError::InvalidSignature(err.to_string())
     })?;
-    let event: Event = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::MalformedJson(format!("not a Stripe event: {e}")))?;
     let payload: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::MalformedJson(format!("not a Stripe event: {e}")))?;
+        .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    let event: Event = serde_json::from_value(payload.clone())
+        .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
     let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);
 
     let mut tx = state.pool.begin().await?;
