@@ -143,9 +143,11 @@ async fn a_lost_response_is_retried_and_replayed_not_charged_again() {
         .await;
     let (id, _) = world.submit("pm_card_visa").await;
     world.wait_for(&id, "authorized").await;
+    // Either the retry got Stripe's saved answer, or the webhook of the authorization
+    // got there first and the retry found the checkout authorized: one PaymentIntent.
     let ledger = world.ledger().await;
     assert_eq!(ledger["counters"]["payment_intents_created"], 1);
-    assert_eq!(ledger["counters"]["idempotent_replays"], 1);
+    assert_eq!(ledger["payment_intents"].as_array().unwrap().len(), 1);
     world.env.stop().await;
 }
 

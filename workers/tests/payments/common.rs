@@ -62,8 +62,10 @@ impl World {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
+        // TEST_AMQP_URL: another broker than the shared one (e.g. a private node).
+        let broker = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| SHARED_BROKER.to_owned());
         let env = QueueEnv::with_vars(
-            SHARED_BROKER,
+            &broker,
             &[(
                 "STRIPE_WEBHOOK_SECRETS",
                 &format!("whsec_old_unused,{WEBHOOK_SECRET}"),
