@@ -25,6 +25,9 @@ pub enum ApiError {
         field: String,
         message: String,
     },
+    /// A Stripe webhook whose signature is missing, malformed, stale or wrong.
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("a valid API key is required: Authorization: Bearer <key>")]
     Unauthenticated,
     #[error("this API key's role ({role}) may not use this endpoint")]
@@ -77,6 +80,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Self::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "invalid_signature"),
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

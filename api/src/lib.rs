@@ -12,6 +12,7 @@ pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod stripe_signature;
 pub mod validate;
 
 pub use startup::Application;

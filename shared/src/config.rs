@@ -27,6 +27,7 @@ pub struct Config {
     pub retention: Retention,
     pub notifications: NotificationsConfig,
     pub placement: PlacementConfig,
+    pub stripe: StripeConfig,
 }
 
 /// Customer emails and ops alerts.
@@ -95,6 +96,19 @@ pub struct PlacementConfig {
     pub card_reference: String,
     /// How long an ops console sign-in lasts.
     pub console_session_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// `sk_test_…` or `sk_live_…`; empty when the process does not talk to Stripe.
+    pub secret_key: SecretString,
+    /// Stripe's API, or the emulator's (scripts/up) for development and tests.
+    pub api_base: String,
+    /// Webhook signing secrets (`whsec_…`); a signature from any of them is accepted,
+    /// so a secret can be rotated without dropping events.
+    pub webhook_secrets: Vec<SecretString>,
+    /// Per attempt; a timeout is a transient failure the job runtime retries.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +226,18 @@ impl Config {
                 console_session_ttl: Duration::from_secs(
                     env.positive("CONSOLE_SESSION_TTL_SECS", 12 * 3600)?,
                 ),
+            },
+            stripe: StripeConfig {
+                secret_key: SecretString::from(env.string("STRIPE_SECRET_KEY", "")),
+                api_base: env.string("STRIPE_API_BASE", "https://api.stripe.com/"),
+                webhook_secrets: env
+                    .string("STRIPE_WEBHOOK_SECRETS", "")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(SecretString::from)
+                    .collect(),
+                timeout: Duration::from_secs(env.parse("STRIPE_TIMEOUT_SECS", 20)?),
             },
         })
     }
@@ -383,6 +409,23 @@ mod tests {
         })
         .expect_err("a webhook needs its secret");
         assert_eq!(err.name, "ALERT_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn webhook_secrets_are_a_comma_separated_list() {
+        let config = Config::from_lookup(|name| {
+            (name == "STRIPE_WEBHOOK_SECRETS").then(|| "whsec_new, whsec_old,".to_owned())
+        })
+        .expect("valid");
+        let secrets: Vec<&str> = config
+            .stripe
+            .webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, ["whsec_new", "whsec_old"]);
+        assert_eq!(config.stripe.api_base, "https://api.stripe.com/");
+        assert!(!format!("{config:?}").contains("whsec_new"));
     }
 
     #[test]

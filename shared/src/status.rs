@@ -33,6 +33,9 @@ pub mod order {
     pub const REFUNDED: &str = "refunded";
     pub const PARTIALLY_REFUNDED: &str = "partially_refunded";
     pub const CANCELLED: &str = "cancelled";
+
+    /// Bought at the retailer: settlement captures these orders' totals.
+    pub const BOUGHT: &[&str] = &[PLACED, SHIPPED, DELIVERED, REFUNDED, PARTIALLY_REFUNDED];
 }
 
 /// Who made a change, for the audit trail.

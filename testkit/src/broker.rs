@@ -242,9 +242,19 @@ pub struct QueueEnv {
 
 impl QueueEnv {
     pub async fn new(broker_url: &str) -> Self {
+        Self::with_vars(broker_url, &[]).await
+    }
+
+    /// Like [`QueueEnv::new`], with extra configuration for the API and the workers.
+    pub async fn with_vars(broker_url: &str, extra: &[(&str, &str)]) -> Self {
         // Logs show up in nextest's output of a failing test.
         cartwright_shared::telemetry::init();
-        let vars = env(broker_url, &prefix());
+        let mut vars = env(broker_url, &prefix());
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let app = crate::TestApp::spawn_with(&extra).await;
         let config = broker_config(&app.database_url, &vars);

@@ -5,4 +5,6 @@ pub mod context;
 pub mod notify;
 pub mod placement_manual;
 pub mod placement_router;
+pub mod payments;
 pub mod scheduler;
+pub mod stripe_events;

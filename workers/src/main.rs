@@ -6,7 +6,9 @@ use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
-use cartwright_workers::{notify, placement_manual, placement_router, scheduler};
+use cartwright_workers::{
+    notify, payments, placement_manual, placement_router, scheduler, stripe_events,
+};
 use clap::{Parser, Subcommand};
 
 /// Cartwright's background workers.
@@ -23,8 +25,12 @@ enum Worker {
     All,
     /// Publish outbox rows to RabbitMQ.
     Relay,
-    /// Scheduled jobs (the reservation reaper).
+    /// Scheduled jobs (the reservation reaper, the capture-deadline guard).
     Scheduler,
+    /// Authorize, settle (capture or cancel) and refund payments with Stripe.
+    Payments,
+    /// Apply verified Stripe webhook events.
+    StripeEvents,
     /// Move dead-lettered messages into the dead_letters table for ops.
     DeadLetters,
     /// Customer emails (queue `emails`).
@@ -67,6 +73,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs(Worker::Scheduler) {
         tasks.spawn(scheduler::run(ctx.clone()));
+    }
+    if runs(Worker::Payments) {
+        tasks.spawn(payments::run(ctx.clone()));
+    }
+    if runs(Worker::StripeEvents) {
+        tasks.spawn(stripe_events::run(ctx.clone()));
     }
     if runs(Worker::DeadLetters) {
         tasks.spawn(dead_letters::archive(

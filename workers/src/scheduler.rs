@@ -11,6 +11,10 @@ use cartwright_shared::status::actor;
 use sqlx::PgPool;
 
 use crate::context::WorkerContext;
+use crate::payments::{deadline, stripe::Stripe};
+
+/// How often the capture-deadline guard looks for authorizations about to lapse.
+const CAPTURE_GUARD_EVERY: Duration = Duration::from_secs(300);
 
 pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
@@ -18,13 +22,21 @@ pub async fn run(ctx: WorkerContext) {
     tracing::info!(
         reaper_secs = reaper_every.as_secs(),
         lease_sweep_secs = sweep_every.as_secs(),
-        "scheduler started: reservation reaper, placement lease sweep, retention"
+        "scheduler started: reservation reaper, placement lease sweep, capture-deadline guard, retention"
     );
+    let stripe = match Stripe::new(&ctx.config.stripe) {
+        Ok(stripe) => stripe,
+        Err(err) => {
+            tracing::error!(error = %err, "scheduler cannot start");
+            return;
+        }
+    };
     let pool = ctx.pool;
     let retention = ctx.config.retention.clone();
     tokio::join!(
         every(reaper_every, ctx.shutdown.clone(), || release_expired_holds(&pool)),
         every(sweep_every, ctx.shutdown.clone(), || release_expired_leases(&pool)),
+        every(CAPTURE_GUARD_EVERY, ctx.shutdown.clone(), || capture_deadline(&pool, &stripe)),
         every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(&pool, &retention)),
     );
 }
@@ -44,6 +56,14 @@ pub async fn release_expired_leases(pool: &PgPool) {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "expired placement claims returned to the queue"),
         Err(err) => tracing::warn!(error = %err, "placement lease sweep failed"),
+    }
+}
+
+async fn capture_deadline(pool: &PgPool, stripe: &Stripe) {
+    match deadline::run_once(pool, stripe).await {
+        Ok(0) => {}
+        Ok(settled) => tracing::warn!(settled, "capture deadline: settled checkouts early"),
+        Err(err) => tracing::warn!(error = %err, "capture-deadline pass failed"),
     }
 }
 

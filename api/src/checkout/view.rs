@@ -20,10 +20,23 @@ pub struct CheckoutView {
     pub shipping_address: Value,
     pub orders: Vec<OrderView>,
     pub history: Vec<HistoryEntry>,
+    /// While 3-D Secure is pending: what the storefront hands to Stripe.js.
+    pub client_secret: Option<String>,
+    /// Stripe's decline code when the payment failed.
+    pub decline_code: Option<String>,
+    pub payment: PaymentView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub principal: String,
+}
+
+/// Sums over the checkout's succeeded payment_transactions rows.
+#[derive(Debug, Serialize)]
+pub struct PaymentView {
+    pub authorized: Minor,
+    pub captured: Minor,
+    pub refunded: Minor,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +93,8 @@ struct CheckoutRow {
     total: i64,
     customer: Value,
     shipping_address: Value,
+    client_secret: Option<String>,
+    decline_code: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -117,7 +132,7 @@ const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, su
 pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<CheckoutView>> {
     let Some(row): Option<CheckoutRow> = sqlx::query_as(
         "SELECT id, principal, status, currency, subtotal, shipping, tax, total, customer,
-                shipping_address, created_at, updated_at
+                shipping_address, client_secret, decline_code, created_at, updated_at
          FROM checkouts WHERE id = $1",
     )
     .bind(id)
@@ -141,6 +156,7 @@ pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
+    let payment = payment_of(conn, id).await?;
 
     Ok(Some(CheckoutView {
         id: row.id,
@@ -161,6 +177,9 @@ pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<
             })
             .collect(),
         history,
+        client_secret: row.client_secret,
+        decline_code: row.decline_code,
+        payment,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }))
@@ -194,6 +213,23 @@ pub async fn order(
     .await?;
     let items = items.into_iter().map(item_view).collect();
     Ok(Some((principal, order_view(row, items, Some(history)))))
+}
+
+async fn payment_of(conn: &mut PgConnection, checkout_id: &str) -> sqlx::Result<PaymentView> {
+    let (authorized, captured, refunded): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(amount) FILTER (WHERE kind = 'authorize'), 0)::BIGINT,
+                COALESCE(sum(amount) FILTER (WHERE kind = 'capture'), 0)::BIGINT,
+                COALESCE(sum(amount) FILTER (WHERE kind = 'refund'), 0)::BIGINT
+         FROM payment_transactions WHERE checkout_id = $1 AND status = 'succeeded'",
+    )
+    .bind(checkout_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(PaymentView {
+        authorized: Minor(authorized),
+        captured: Minor(captured),
+        refunded: Minor(refunded),
+    })
 }
 
 async fn items_of(conn: &mut PgConnection, numbers: &[String]) -> sqlx::Result<Vec<ItemRow>> {

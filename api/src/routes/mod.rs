@@ -10,8 +10,10 @@ mod ops_catalog;
 mod ops_dead_letters;
 mod ops_orders;
 pub(crate) mod ops_placements;
+mod ops_refunds;
 mod ops_stores;
 mod orders;
+mod stripe_webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -70,6 +72,8 @@ pub fn router(state: AppState) -> Router {
             post(ops_orders::delivered),
         )
         .route("/v1/ops/stats", get(ops_placements::stats))
+        .route("/v1/ops/orders/{number}/refund", post(ops_refunds::create))
+        .route("/v1/webhooks/stripe", post(stripe_webhooks::receive))
         .route("/metrics", get(metrics::render))
         // The ops console's HTML pages under /ops live in src/console/ (not this file):
         // they are not JSON API operations, so api/openapi.json does not describe them.

@@ -1,0 +1,83 @@
+//! `POST /v1/webhooks/stripe`: Stripe's signed events. Verified on the raw bytes, stored
+//! by event id (a redelivery answers 200 and does nothing more) and handed to the
+//! stripe-events worker through the outbox in the same transaction; the answer is fast.
+//! The envelope is read tolerantly (id, type, created, data.object.id) because the worker
+//! re-reads the object from Stripe anyway.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use cartwright_shared::outbox;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stripe_signature;
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    created: Option<i64>,
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    object: Option<Object>,
+}
+
+#[derive(Deserialize)]
+struct Object {
+    id: Option<String>,
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    stripe_signature::verify(
+        signature,
+        &body,
+        &state.config.stripe.webhook_secrets,
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|err| {
+        tracing::warn!(error = %err, "Stripe webhook refused");
+        ApiError::InvalidSignature(err.to_string())
+    })?;
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    let event: Event = serde_json::from_value(payload.clone())
+        .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
+    let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);
+
+    let mut tx = state.pool.begin().await?;
+    let stored = sqlx::query(
+        "INSERT INTO stripe_events (id, type, object_id, created, payload)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&event.id)
+    .bind(&event.event_type)
+    .bind(&object_id)
+    .bind(event.created)
+    .bind(&payload)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if stored {
+        let message =
+            json!({ "event_id": event.id, "type": event.event_type, "object_id": object_id });
+        outbox::enqueue(&mut tx, "stripe.event.received", &event.id, &message).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(json!({ "received": true, "duplicate": !stored })))
+}

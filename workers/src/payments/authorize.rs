@@ -1,0 +1,290 @@
+//! Authorization: a manual-capture PaymentIntent for the checkout's total. Approved →
+//! the checkout is `authorized` and its orders go to placement; 3-D Secure → it waits
+//! for the customer (a webhook moves it on); declined → `payment_failed`, stock back.
+
+use cartwright_shared::outbox;
+use cartwright_shared::queue::handler::{Context, HandlerError};
+use cartwright_shared::status::{checkout as cs, order as os};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use stripe_core::{PaymentIntent, PaymentIntentStatus};
+
+use super::checkout::{self, Checkout};
+use super::stripe::{self as stripe_api, Failure, Stripe, key};
+use super::{ACTOR, ledger, stock};
+
+/// How long Stripe keeps a card authorization when the PaymentIntent does not say.
+const AUTHORIZATION_LIFETIME: &str = "6 days";
+
+#[derive(Deserialize)]
+pub struct Submitted {
+    pub checkout_id: String,
+}
+
+pub async fn run(
+    ctx: &mut Context,
+    stripe: &Stripe,
+    checkout_id: &str,
+) -> Result<(), HandlerError> {
+    let mut conn = ctx.pool().acquire().await?;
+    let Some(found) = checkout::read(&mut conn, checkout_id).await? else {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "no checkout {checkout_id}"
+        )));
+    };
+    drop(conn);
+    if found.status != cs::PENDING {
+        tracing::info!(checkout_id, status = %found.status, "checkout not pending; not authorizing");
+        return Ok(());
+    }
+    let outcome = stripe
+        .authorize(
+            &found.id,
+            found.total,
+            &found.currency,
+            &found.payment_method,
+        )
+        .await;
+    let mut tx = ctx.begin().await?;
+    let Some(current) = checkout::lock(&mut tx, checkout_id).await? else {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "no checkout {checkout_id}"
+        )));
+    };
+    match outcome {
+        Ok(pi) if current.status != cs::PENDING => {
+            // Expired (or otherwise moved on) while Stripe answered: let the hold go.
+            drop(tx);
+            return release_unwanted(ctx, stripe, &current, &pi).await;
+        }
+        Ok(pi) => apply_intent(&mut tx, &current, &pi, ACTOR).await?,
+        Err(Failure::Declined {
+            code,
+            decline_code,
+            message,
+            ..
+        }) => {
+            if current.status == cs::PENDING {
+                let reason = customer_reason(&code, &message);
+                let decline = decline_code.unwrap_or(code);
+                failed(&mut tx, &current, &reason, Some(&decline), ACTOR).await?;
+            }
+        }
+        Err(Failure::Job(err)) => return Err(err),
+    }
+    ctx.commit(tx).await?;
+    Ok(())
+}
+
+/// Moves a checkout that is waiting for payment (`pending`, `requires_action`) where the
+/// PaymentIntent now stands. Any other checkout is left alone, so a late or repeated
+/// webhook changes nothing.
+pub async fn apply_intent(
+    conn: &mut PgConnection,
+    checkout: &Checkout,
+    pi: &PaymentIntent,
+    actor: &str,
+) -> sqlx::Result<()> {
+    if checkout.status != cs::PENDING && checkout.status != cs::REQUIRES_ACTION {
+        return Ok(());
+    }
+    match pi.status {
+        PaymentIntentStatus::RequiresCapture => authorized(conn, checkout, pi, actor).await,
+        PaymentIntentStatus::RequiresAction if checkout.status == cs::PENDING => {
+            requires_action(conn, checkout, pi, actor).await
+        }
+        PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::Canceled
+            if checkout.status == cs::REQUIRES_ACTION || pi.last_payment_error.is_some() =>
+        {
+            let (message, decline) = stripe_api::last_error(pi);
+            let reason = customer_reason(decline.as_deref().unwrap_or(""), &message);
+            failed(conn, checkout, &reason, decline.as_deref(), actor).await
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn authorized(
+    conn: &mut PgConnection,
+    checkout: &Checkout,
+    pi: &PaymentIntent,
+    actor: &str,
+) -> sqlx::Result<()> {
+    let capture_before: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "UPDATE checkouts SET payment_intent_id = $2, client_secret = NULL,
+                capture_before = now() + $3::interval
+         WHERE id = $1 RETURNING capture_before",
+    )
+    .bind(&checkout.id)
+    .bind(pi.id.as_str())
+    .bind(AUTHORIZATION_LIFETIME)
+    .fetch_one(&mut *conn)
+    .await?;
+    checkout::set_status(
+        conn,
+        checkout,
+        cs::AUTHORIZED,
+        actor,
+        Some("payment authorized"),
+    )
+    .await?;
+    // The holds now last as long as the authorization: stock stays ours until capture.
+    sqlx::query(
+        "UPDATE reservations SET expires_at = $2 WHERE checkout_id = $1 AND status = 'held'",
+    )
+    .bind(&checkout.id)
+    .bind(capture_before)
+    .execute(&mut *conn)
+    .await?;
+    let orders = checkout::move_orders(
+        conn,
+        &checkout.id,
+        &[os::PENDING_PAYMENT],
+        os::READY_FOR_PLACEMENT,
+        actor,
+        Some("payment authorized"),
+    )
+    .await?;
+    for (number, store) in &orders {
+        let payload =
+            json!({ "checkout_id": checkout.id, "order_number": number, "store_id": store });
+        outbox::enqueue(conn, "order.ready_for_placement", &checkout.id, &payload).await?;
+    }
+    ledger::record(
+        conn,
+        ledger::Entry {
+            checkout_id: &checkout.id,
+            order_number: None,
+            kind: "authorize",
+            amount: pi.amount_capturable,
+            currency: &checkout.currency,
+            stripe_id: Some(pi.id.as_str()),
+            error: None,
+            idempotency_key: &key::authorize(&checkout.id),
+        },
+    )
+    .await
+}
+
+async fn requires_action(
+    conn: &mut PgConnection,
+    checkout: &Checkout,
+    pi: &PaymentIntent,
+    actor: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE checkouts SET payment_intent_id = $2, client_secret = $3 WHERE id = $1")
+        .bind(&checkout.id)
+        .bind(pi.id.as_str())
+        .bind(&pi.client_secret)
+        .execute(&mut *conn)
+        .await?;
+    checkout::set_status(
+        conn,
+        checkout,
+        cs::REQUIRES_ACTION,
+        actor,
+        Some("3-D Secure needed"),
+    )
+    .await?;
+    outbox::enqueue(
+        conn,
+        "checkout.requires_action",
+        &checkout.id,
+        &json!({ "checkout_id": checkout.id }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The payment will not happen: the checkout fails, its orders are cancelled and its
+/// stock goes back.
+pub async fn failed(
+    conn: &mut PgConnection,
+    checkout: &Checkout,
+    reason: &str,
+    decline_code: Option<&str>,
+    actor: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE checkouts SET decline_code = $2, client_secret = NULL WHERE id = $1")
+        .bind(&checkout.id)
+        .bind(decline_code)
+        .execute(&mut *conn)
+        .await?;
+    checkout::set_status(conn, checkout, cs::PAYMENT_FAILED, actor, Some(reason)).await?;
+    stock::release_all(conn, &checkout.id).await?;
+    checkout::move_orders(
+        conn,
+        &checkout.id,
+        &[os::PENDING_PAYMENT],
+        os::CANCELLED,
+        actor,
+        Some("payment failed"),
+    )
+    .await?;
+    ledger::record(
+        conn,
+        ledger::Entry {
+            checkout_id: &checkout.id,
+            order_number: None,
+            kind: "authorize",
+            amount: checkout.total,
+            currency: &checkout.currency,
+            stripe_id: checkout.payment_intent_id.as_deref(),
+            error: Some(decline_code.unwrap_or(reason)),
+            idempotency_key: &key::authorize(&checkout.id),
+        },
+    )
+    .await?;
+    let payload =
+        json!({ "checkout_id": checkout.id, "reason": reason, "decline_code": decline_code });
+    outbox::enqueue(conn, "payment.failed", &checkout.id, &payload).await?;
+    Ok(())
+}
+
+/// A PaymentIntent for a checkout that no longer wants it: cancel its authorization.
+async fn release_unwanted(
+    ctx: &mut Context,
+    stripe: &Stripe,
+    checkout: &Checkout,
+    pi: &PaymentIntent,
+) -> Result<(), HandlerError> {
+    let cancellable = matches!(
+        pi.status,
+        PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::RequiresAction
+    );
+    if cancellable {
+        tracing::warn!(checkout_id = %checkout.id, status = %checkout.status, payment_intent = %pi.id,
+            "authorized a checkout that is no longer pending; cancelling the authorization");
+        stripe.cancel(&checkout.id, pi.id.as_str()).await?;
+        let mut tx = ctx.begin().await?;
+        ledger::record(
+            &mut tx,
+            ledger::Entry {
+                checkout_id: &checkout.id,
+                order_number: None,
+                kind: "cancel",
+                amount: pi.amount,
+                currency: &checkout.currency,
+                stripe_id: Some(pi.id.as_str()),
+                error: None,
+                idempotency_key: &key::cancel(&checkout.id),
+            },
+        )
+        .await?;
+        ctx.commit(tx).await?;
+    }
+    Ok(())
+}
+
+/// Plain words for the customer (docs/events.md: `payment.failed`'s `reason`).
+fn customer_reason(code: &str, message: &str) -> String {
+    match code {
+        "insufficient_funds" => "the card has insufficient funds".to_owned(),
+        "expired_card" => "the card has expired".to_owned(),
+        "incorrect_cvc" => "the card's security code is incorrect".to_owned(),
+        "payment_intent_authentication_failure" => "the card could not be authenticated".to_owned(),
+        _ if message.is_empty() => "the card was declined".to_owned(),
+        _ => format!("the card was declined: {message}"),
+    }
+}

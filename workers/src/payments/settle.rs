@@ -1,0 +1,160 @@
+//! Settlement: when every order of an authorized checkout is terminal, capture the placed
+//! orders' sum (a partial capture releases the rest) or cancel the authorization if
+//! nothing was placed; then bought stock leaves, the rest returns.
+//!
+//! The Stripe call runs between two short transactions, never inside one. Concurrent
+//! settlers of one checkout (two order events at once, the deadline guard) compute the
+//! same amount and send the same idempotency key, so Stripe captures once; the second
+//! transaction locks the checkout row and only the first to commit writes the outcome.
+
+use cartwright_shared::outbox;
+use cartwright_shared::queue::handler::{Context, HandlerError};
+use cartwright_shared::status::{checkout as cs, order as os};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+use super::checkout::{self, Checkout};
+use super::stripe::{Stripe, key};
+use super::{ACTOR, ledger, stock};
+
+#[derive(Deserialize)]
+pub struct OrderSettled {
+    pub checkout_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Capture { amount: i64, placed: Vec<String> },
+    Cancel,
+}
+
+pub async fn on_order_event(
+    ctx: &mut Context,
+    stripe: &Stripe,
+    checkout_id: &str,
+) -> Result<(), HandlerError> {
+    let Some((checkout, plan)) = plan(ctx.pool(), checkout_id).await? else {
+        return Ok(());
+    };
+    execute(stripe, &checkout, &plan).await?;
+    let mut tx = ctx.begin().await?;
+    record(&mut tx, checkout_id, &plan).await?;
+    ctx.commit(tx).await?;
+    Ok(())
+}
+
+/// Settles a checkout outside the queue (the deadline guard).
+pub async fn settle_now(
+    pool: &PgPool,
+    stripe: &Stripe,
+    checkout_id: &str,
+) -> Result<bool, HandlerError> {
+    let Some((checkout, plan)) = plan(pool, checkout_id).await? else {
+        return Ok(false);
+    };
+    execute(stripe, &checkout, &plan).await?;
+    let mut tx = pool.begin().await?;
+    let done = record(&mut tx, checkout_id, &plan).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// What settling would do now, or `None` when the checkout is not authorized or an
+/// order is still on its way.
+pub async fn plan(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<(Checkout, Plan)>> {
+    let mut conn = pool.acquire().await?;
+    let Some(checkout) = checkout::read(&mut conn, checkout_id).await? else {
+        return Ok(None);
+    };
+    if checkout.status != cs::AUTHORIZED {
+        return Ok(None);
+    }
+    let orders: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT number, status, total FROM orders WHERE checkout_id = $1 ORDER BY number",
+    )
+    .bind(checkout_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let terminal = |s: &str| os::BOUGHT.contains(&s) || s == os::FAILED || s == os::CANCELLED;
+    if !orders.iter().all(|(_, s, _)| terminal(s)) {
+        return Ok(None);
+    }
+    let placed: Vec<(String, String, i64)> = orders
+        .into_iter()
+        .filter(|(_, s, _)| os::BOUGHT.contains(&s.as_str()))
+        .collect();
+    let plan = if placed.is_empty() {
+        Plan::Cancel
+    } else {
+        Plan::Capture {
+            amount: placed.iter().map(|(_, _, total)| total).sum(),
+            placed: placed.into_iter().map(|(n, _, _)| n).collect(),
+        }
+    };
+    Ok(Some((checkout, plan)))
+}
+
+async fn execute(stripe: &Stripe, checkout: &Checkout, plan: &Plan) -> Result<(), HandlerError> {
+    let Some(pi) = checkout.payment_intent_id.as_deref() else {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "authorized checkout {} has no PaymentIntent",
+            checkout.id
+        )));
+    };
+    match plan {
+        Plan::Capture { amount, .. } => stripe.capture(&checkout.id, pi, *amount).await?,
+        Plan::Cancel => stripe.cancel(&checkout.id, pi).await?,
+    };
+    Ok(())
+}
+
+/// Writes the settlement if no one has yet; returns whether this call wrote it.
+pub async fn record(conn: &mut PgConnection, checkout_id: &str, plan: &Plan) -> sqlx::Result<bool> {
+    let Some(checkout) = checkout::lock(conn, checkout_id).await? else {
+        return Ok(false);
+    };
+    if checkout.status != cs::AUTHORIZED {
+        return Ok(false);
+    }
+    let (kind, amount, idempotency_key) = match plan {
+        Plan::Capture { amount, .. } => ("capture", *amount, key::capture(checkout_id)),
+        Plan::Cancel => ("cancel", checkout.total, key::cancel(checkout_id)),
+    };
+    ledger::record(
+        conn,
+        ledger::Entry {
+            checkout_id,
+            order_number: None,
+            kind,
+            amount,
+            currency: &checkout.currency,
+            stripe_id: checkout.payment_intent_id.as_deref(),
+            error: None,
+            idempotency_key: &idempotency_key,
+        },
+    )
+    .await?;
+    match plan {
+        Plan::Capture { amount, placed } => {
+            stock::settle(conn, checkout_id, placed).await?;
+            let reason = format!("captured {amount} for {} placed order(s)", placed.len());
+            checkout::set_status(conn, &checkout, cs::COMPLETED, ACTOR, Some(&reason)).await?;
+            let payload = json!({ "checkout_id": checkout_id, "captured": amount, "currency": checkout.currency });
+            outbox::enqueue(conn, "checkout.completed", checkout_id, &payload).await?;
+        }
+        Plan::Cancel => {
+            stock::release_all(conn, checkout_id).await?;
+            let reason = "no order was placed; authorization cancelled";
+            checkout::set_status(conn, &checkout, cs::CANCELLED, ACTOR, Some(reason)).await?;
+            outbox::enqueue(
+                conn,
+                "checkout.cancelled",
+                checkout_id,
+                &json!({ "checkout_id": checkout_id }),
+            )
+            .await?;
+        }
+    }
+    Ok(true)
+}

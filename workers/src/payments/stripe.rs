@@ -1,0 +1,232 @@
+//! Stripe, and only here: the client (API base, key and timeout from config), the calls
+//! Cartwright makes, each POST under an idempotency key derived from what it does, and
+//! how a failed call classifies for the job runtime.
+//!
+//! Every POST is sent once (`RequestStrategy::Idempotent`): retrying is the runtime's
+//! job, and a retried job sends the same key, so Stripe applies it once.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use cartwright_shared::config::StripeConfig;
+use cartwright_shared::queue::handler::HandlerError;
+use secrecy::ExposeSecret;
+use stripe::{
+    ApiErrorsType, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError,
+    StripeRequest,
+};
+use stripe_core::payment_intent::{
+    CancelPaymentIntent, CancelPaymentIntentCancellationReason, CapturePaymentIntent,
+    CreatePaymentIntent, RetrievePaymentIntent,
+};
+use stripe_core::refund::CreateRefund;
+use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, Refund};
+use stripe_types::Currency;
+
+/// How long to wait when Stripe says "too many requests" without saying how long.
+const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Idempotency keys: one per effect, so a retry of the same job repeats the same key.
+pub mod key {
+    pub fn authorize(checkout_id: &str) -> String {
+        format!("{checkout_id}:authorize")
+    }
+    pub fn capture(checkout_id: &str) -> String {
+        format!("{checkout_id}:capture")
+    }
+    pub fn cancel(checkout_id: &str) -> String {
+        format!("{checkout_id}:cancel")
+    }
+    pub fn refund(order_number: &str, sequence: i32) -> String {
+        format!("{order_number}:refund:{sequence}")
+    }
+}
+
+/// What a failed call means.
+#[derive(Debug)]
+pub enum Failure {
+    /// The card was declined (HTTP 402): a domain outcome, not an error.
+    Declined {
+        code: String,
+        decline_code: Option<String>,
+        message: String,
+        payment_intent: Option<String>,
+    },
+    /// Anything else, classified for the runtime.
+    Job(HandlerError),
+}
+
+impl From<StripeError> for Failure {
+    fn from(err: StripeError) -> Self {
+        match err {
+            StripeError::Stripe(errors, 402) if errors.type_ == ApiErrorsType::CardError => {
+                Failure::Declined {
+                    code: errors
+                        .code
+                        .as_ref()
+                        .map_or_else(|| "card_declined".to_owned(), |c| c.as_str().to_owned()),
+                    decline_code: errors.decline_code.clone(),
+                    message: errors.message.clone().unwrap_or_default(),
+                    payment_intent: errors.payment_intent.as_ref().map(|pi| pi.id.to_string()),
+                }
+            }
+            other => Failure::Job(classify(other)),
+        }
+    }
+}
+
+/// 5xx, 429, 409 (the same key still running), timeouts and connection errors are
+/// worth retrying; other 4xx and unreadable answers are not.
+pub fn classify(err: StripeError) -> HandlerError {
+    let transient = match &err {
+        StripeError::Stripe(_, 429) => {
+            return HandlerError::RetryAfter(RATE_LIMIT_BACKOFF, anyhow!("stripe: {err}"));
+        }
+        StripeError::Stripe(_, status) => *status >= 500 || *status == 409,
+        StripeError::Timeout | StripeError::ClientError(_) => true,
+        StripeError::JSONDeserialize(_) | StripeError::ConfigError(_) => false,
+    };
+    let err = anyhow!("stripe: {err}");
+    if transient {
+        HandlerError::Transient(err)
+    } else {
+        HandlerError::Permanent(err)
+    }
+}
+
+impl From<Failure> for HandlerError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Job(err) => err,
+            Failure::Declined { code, message, .. } => {
+                HandlerError::Permanent(anyhow!("stripe declined: {code}: {message}"))
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Stripe {
+    client: Client,
+}
+
+impl Stripe {
+    pub fn new(config: &StripeConfig) -> anyhow::Result<Self> {
+        let client = ClientBuilder::new(config.secret_key.expose_secret())
+            .url(config.api_base.clone())
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| anyhow!("building the Stripe client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    /// A manual-capture PaymentIntent for the checkout's total, confirmed at once.
+    pub async fn authorize(
+        &self,
+        checkout_id: &str,
+        amount: i64,
+        currency: &str,
+        payment_method: &str,
+    ) -> Result<PaymentIntent, Failure> {
+        let currency = Currency::from_str(currency).unwrap_or(Currency::USD);
+        Ok(CreatePaymentIntent::new(amount, currency)
+            .capture_method(PaymentIntentCaptureMethod::Manual)
+            .confirm(true)
+            .payment_method(payment_method)
+            .metadata(HashMap::from([(
+                "checkout_id".to_owned(),
+                checkout_id.to_owned(),
+            )]))
+            .customize()
+            .request_strategy(once(&key::authorize(checkout_id))?)
+            .send(&self.client)
+            .await?)
+    }
+
+    pub async fn capture(
+        &self,
+        checkout_id: &str,
+        payment_intent: &str,
+        amount: i64,
+    ) -> Result<PaymentIntent, Failure> {
+        Ok(CapturePaymentIntent::new(payment_intent)
+            .amount_to_capture(amount)
+            .customize()
+            .request_strategy(once(&key::capture(checkout_id))?)
+            .send(&self.client)
+            .await?)
+    }
+
+    pub async fn cancel(
+        &self,
+        checkout_id: &str,
+        payment_intent: &str,
+    ) -> Result<PaymentIntent, Failure> {
+        Ok(CancelPaymentIntent::new(payment_intent)
+            .cancellation_reason(CancelPaymentIntentCancellationReason::Abandoned)
+            .customize()
+            .request_strategy(once(&key::cancel(checkout_id))?)
+            .send(&self.client)
+            .await?)
+    }
+
+    pub async fn refund(
+        &self,
+        payment_intent: &str,
+        order_number: &str,
+        sequence: i32,
+        amount: i64,
+    ) -> Result<Refund, Failure> {
+        Ok(CreateRefund::new()
+            .payment_intent(payment_intent)
+            .amount(amount)
+            .metadata(HashMap::from([(
+                "order_number".to_owned(),
+                order_number.to_owned(),
+            )]))
+            .customize()
+            .request_strategy(once(&key::refund(order_number, sequence))?)
+            .send(&self.client)
+            .await?)
+    }
+
+    pub async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, Failure> {
+        Ok(RetrievePaymentIntent::new(id).send(&self.client).await?)
+    }
+
+    /// The PaymentIntent a dispute is about, if Stripe names one.
+    pub async fn disputed_payment_intent(&self, dispute: &str) -> Result<Option<String>, Failure> {
+        let dispute = stripe_core::dispute::RetrieveDispute::new(dispute)
+            .send(&self.client)
+            .await?;
+        Ok(dispute.payment_intent.map(|pi| pi.id().to_string()))
+    }
+}
+
+fn once(key: &str) -> Result<RequestStrategy, Failure> {
+    IdempotencyKey::new(key)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| {
+            Failure::Job(HandlerError::Permanent(anyhow!(
+                "idempotency key {key:?}: {e}"
+            )))
+        })
+}
+
+/// The decline code of a PaymentIntent's last failed attempt (3-D Secure failed, or a
+/// card declined after authentication).
+pub fn last_error(pi: &PaymentIntent) -> (String, Option<String>) {
+    match &pi.last_payment_error {
+        Some(err) => (
+            err.message
+                .clone()
+                .unwrap_or_else(|| "the payment was not completed".to_owned()),
+            err.decline_code
+                .clone()
+                .or_else(|| err.code.as_ref().map(|c| c.as_str().to_owned())),
+        ),
+        None => ("the payment was not completed".to_owned(), None),
+    }
+}

@@ -1,0 +1,166 @@
+//! Applies verified Stripe webhook events. An event is only a hint: the worker re-reads
+//! the object from Stripe and moves the checkout to where Stripe says it stands now, so
+//! duplicate, late or out-of-order events change nothing wrongly.
+
+use anyhow::anyhow;
+use cartwright_shared::queue::envelope::Envelope;
+use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
+use cartwright_shared::queue::work_queues::{self, WorkQueue};
+use cartwright_shared::status::{self, Transition};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::WorkerContext;
+use crate::payments::stripe::Stripe;
+use crate::payments::{authorize, checkout, payload};
+
+/// Who webhook-driven changes are attributed to.
+pub const ACTOR: &str = "system:stripe-webhook";
+
+#[derive(Deserialize)]
+struct Received {
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    object_id: Option<String>,
+}
+
+pub struct StripeEvents {
+    pub stripe: Stripe,
+}
+
+impl Handler for StripeEvents {
+    fn queue(&self) -> WorkQueue {
+        work_queues::stripe_events()
+    }
+
+    async fn handle(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
+        let event: Received = payload(message)?;
+        let Some(object_id) = event.object_id.as_deref() else {
+            return Ok(());
+        };
+        match event.event_type.as_str() {
+            "payment_intent.amount_capturable_updated"
+            | "payment_intent.succeeded"
+            | "payment_intent.payment_failed"
+            | "payment_intent.canceled"
+            | "payment_intent.requires_action" => self.payment_intent(ctx, object_id).await,
+            "charge.dispute.created" => self.dispute(ctx, &event.event_id, object_id).await,
+            "charge.refunded" => {
+                // Cartwright's own refunds are recorded by the job that makes them.
+                tracing::info!(event_id = %event.event_id, charge = object_id, "charge refunded");
+                Ok(())
+            }
+            other => {
+                tracing::debug!(event_id = %event.event_id, event_type = other, "event not used");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StripeEvents {
+    async fn payment_intent(&self, ctx: &mut Context, id: &str) -> Result<(), HandlerError> {
+        let pi = self.stripe.payment_intent(id).await?;
+        let mut tx = ctx.begin().await?;
+        let checkout_id = match pi.metadata.get("checkout_id") {
+            Some(id) => Some(id.clone()),
+            None => checkout::by_payment_intent(&mut tx, id).await?,
+        };
+        let Some(checkout_id) = checkout_id else {
+            tracing::warn!(payment_intent = id, "PaymentIntent of no known checkout");
+            return Ok(());
+        };
+        let Some(current) = checkout::lock(&mut tx, &checkout_id).await? else {
+            tracing::warn!(
+                payment_intent = id,
+                checkout_id,
+                "PaymentIntent of no known checkout"
+            );
+            return Ok(());
+        };
+        // Another PaymentIntent than the checkout's (never ours to act on).
+        if current
+            .payment_intent_id
+            .as_deref()
+            .is_some_and(|own| own != id)
+        {
+            return Ok(());
+        }
+        authorize::apply_intent(&mut tx, &current, &pi, ACTOR).await?;
+        ctx.commit(tx).await?;
+        Ok(())
+    }
+
+    /// A dispute opened: every bought order of the checkout is flagged for ops.
+    async fn dispute(
+        &self,
+        ctx: &mut Context,
+        event_id: &str,
+        dispute: &str,
+    ) -> Result<(), HandlerError> {
+        let Some(pi) = self.stripe.disputed_payment_intent(dispute).await? else {
+            return Err(HandlerError::Permanent(anyhow!(
+                "dispute {dispute} names no PaymentIntent"
+            )));
+        };
+        let mut tx = ctx.begin().await?;
+        let Some(checkout_id) = checkout::by_payment_intent(&mut tx, &pi).await? else {
+            tracing::warn!(dispute, payment_intent = %pi, "dispute on no known checkout");
+            return Ok(());
+        };
+        let orders: Vec<(String, String)> = sqlx::query_as(
+            "SELECT number, status FROM orders WHERE checkout_id = $1 AND status = ANY($2) ORDER BY number",
+        )
+        .bind(&checkout_id)
+        .bind(cartwright_shared::status::order::BOUGHT)
+        .fetch_all(&mut *tx)
+        .await?;
+        let reason = format!("Stripe dispute {dispute} opened: ops must respond");
+        for (number, current) in &orders {
+            status::record(
+                &mut tx,
+                Transition {
+                    checkout_id: &checkout_id,
+                    order_number: Some(number),
+                    from: Some(current),
+                    to: current,
+                    actor: ACTOR,
+                    reason: Some(&reason),
+                },
+            )
+            .await?;
+        }
+        let numbers: Vec<&str> = orders.iter().map(|(n, _)| n.as_str()).collect();
+        sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, $2, $3, $4)")
+            .bind(ACTOR)
+            .bind("stripe.dispute_opened")
+            .bind(&checkout_id)
+            .bind(json!({ "dispute": dispute, "event_id": event_id, "payment_intent": pi, "orders": numbers }))
+            .execute(&mut *tx)
+            .await?;
+        tracing::warn!(
+            checkout_id,
+            dispute,
+            "Stripe dispute opened; flagged for ops"
+        );
+        ctx.commit(tx).await?;
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: WorkerContext) {
+    match Stripe::new(&ctx.config.stripe) {
+        Ok(stripe) => {
+            cartwright_shared::queue::handler::run(
+                StripeEvents { stripe },
+                ctx.pool,
+                &ctx.config.broker,
+                ctx.topology,
+                ctx.shutdown,
+            )
+            .await;
+        }
+        Err(err) => tracing::error!(error = %err, "stripe-events worker cannot start"),
+    }
+}

@@ -1,0 +1,178 @@
+//! Authorization outcomes: approved, declined, 3-D Secure, and Stripe failing first.
+
+use cartwright_testkit::broker::eventually;
+use cartwright_workers::payments::Payments;
+use serde_json::json;
+
+use crate::common::{WAIT, World};
+
+#[tokio::test]
+async fn an_approved_card_authorizes_and_readies_every_order() {
+    let world = World::start().await;
+    let (id, orders) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+
+    let view = world.checkout(&id).await;
+    assert_eq!(view["payment"]["authorized"], view["total"]);
+    assert_eq!(view["payment"]["captured"], "0.00");
+    assert!(view["client_secret"].is_null());
+    for order in view["orders"].as_array().unwrap() {
+        assert_eq!(order["status"], "ready_for_placement");
+    }
+    let ready = world
+        .scalar(&format!(
+            "SELECT count(*) FROM outbox WHERE message_type = 'order.ready_for_placement' AND aggregate_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(ready, orders.len() as i64);
+    // Holds last as long as the authorization.
+    let short_holds = world
+        .scalar(&format!(
+            "SELECT count(*) FROM reservations WHERE checkout_id = '{id}' AND expires_at < now() + interval '5 days'"
+        ))
+        .await;
+    assert_eq!(short_holds, 0);
+    let ledger = world.ledger().await;
+    assert_eq!(
+        ledger["payment_intents"][0]["idempotency_key"],
+        format!("{id}:authorize")
+    );
+    assert_eq!(
+        ledger["payment_intents"][0]["metadata"]["checkout_id"],
+        id.as_str()
+    );
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_declined_card_fails_the_payment_and_returns_the_stock() {
+    let world = World::start().await;
+    let reserved_before = world.scalar("SELECT sum(reserved) FROM skus").await;
+    let (id, _) = world.submit("pm_card_chargeDeclined").await;
+    world.wait_for(&id, "payment_failed").await;
+
+    let view = world.checkout(&id).await;
+    assert_eq!(view["decline_code"], "generic_decline");
+    for order in view["orders"].as_array().unwrap() {
+        assert_eq!(order["status"], "cancelled");
+    }
+    assert_eq!(
+        world.scalar("SELECT sum(reserved) FROM skus").await,
+        reserved_before
+    );
+    let released = world
+        .scalar(&format!(
+            "SELECT count(*) FROM reservations WHERE checkout_id = '{id}' AND status <> 'released'"
+        ))
+        .await;
+    assert_eq!(released, 0);
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE message_type = 'payment.failed' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&world.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(payload["decline_code"], "generic_decline");
+    assert!(payload["reason"].as_str().unwrap().contains("declined"));
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn three_d_secure_waits_for_the_customer_then_a_webhook_completes_it() {
+    let world = World::start().await;
+    let (id, orders) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let view = world.checkout(&id).await;
+    let secret = view["client_secret"]
+        .as_str()
+        .expect("client_secret while 3DS is pending");
+    assert!(secret.starts_with("pi_"));
+
+    let pi = world.payment_intent_id(&id).await;
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    // The emulator's signed webhook reaches the API; the stripe-events worker re-reads
+    // the PaymentIntent and authorizes the checkout.
+    world.wait_for(&id, "authorized").await;
+    assert!(world.checkout(&id).await["client_secret"].is_null());
+
+    for number in &orders {
+        world.order_outcome(&id, number, true).await;
+    }
+    world.wait_for(&id, "completed").await;
+    let mut total = 0;
+    for number in &orders {
+        total += world.order_total(number).await;
+    }
+    let ledger = world.ledger().await;
+    assert_eq!(ledger["payment_intents"][0]["captured"], total);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_stripe_500_is_retried_with_the_same_key_and_charges_once() {
+    let world = World::start().await;
+    world
+        .control(
+            "/_emulator/faults",
+            json!({"kind": "server_error", "count": 1, "path_prefix": "/v1/payment_intents", "method": "POST"}),
+        )
+        .await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+    let ledger = world.ledger().await;
+    assert_eq!(ledger["counters"]["faults_injected"], 1);
+    assert_eq!(ledger["counters"]["payment_intents_created"], 1);
+    assert_eq!(ledger["payment_intents"].as_array().unwrap().len(), 1);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_response_is_retried_and_replayed_not_charged_again() {
+    let world = World::start().await;
+    world
+        .control(
+            "/_emulator/faults",
+            json!({"kind": "lost_response", "count": 1, "path_prefix": "/v1/payment_intents", "method": "POST"}),
+        )
+        .await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+    // Either the retry got Stripe's saved answer, or the webhook of the authorization
+    // got there first and the retry found the checkout authorized: one PaymentIntent.
+    let ledger = world.ledger().await;
+    assert_eq!(ledger["counters"]["payment_intents_created"], 1);
+    assert_eq!(ledger["payment_intents"].as_array().unwrap().len(), 1);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_checkout_no_longer_pending_is_not_authorized() {
+    let mut world = World::idle().await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    sqlx::query("UPDATE checkouts SET status = 'expired' WHERE id = $1")
+        .bind(&id)
+        .execute(&world.env.app.pool)
+        .await
+        .unwrap();
+    world.env.spawn_relay();
+    world.env.spawn_handler(Payments {
+        stripe: world.stripe(),
+    });
+    eventually(WAIT, "checkout.submitted to be handled", || async {
+        world
+            .scalar("SELECT count(*) FROM inbox WHERE consumer = 'payments'")
+            .await
+            == 1
+    })
+    .await;
+    let ledger = world.ledger().await;
+    assert_eq!(ledger["counters"]["payment_intent_create_requests"], 0);
+    assert_eq!(world.status(&id).await, "expired");
+    world.env.stop().await;
+}

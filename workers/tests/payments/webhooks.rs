@@ -1,0 +1,249 @@
+//! `POST /v1/webhooks/stripe` and the stripe-events worker: signatures, de-duplication,
+//! events in Stripe's documented format, late and out-of-order events, disputes.
+
+use cartwright_testkit::broker::eventually;
+use serde_json::{Value, json};
+
+use crate::common::{WAIT, WEBHOOK_SECRET, World, now, signature};
+
+fn event(id: &str, event_type: &str, object_id: &str) -> String {
+    json!({
+        "id": id, "object": "event", "type": event_type, "created": now(),
+        "data": {"object": {"id": object_id, "object": "payment_intent"}}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn forged_stale_and_unsigned_webhooks_are_refused_and_not_stored() {
+    let world = World::idle().await;
+    let body = event("evt_forged", "payment_intent.succeeded", "pi_x");
+    let cases = [
+        (
+            "forged",
+            Some(signature("whsec_someone_else", now(), &body)),
+        ),
+        ("stale", Some(signature(WEBHOOK_SECRET, now() - 301, &body))),
+        ("unsigned", None),
+        ("malformed", Some("t=abc,v1=nothex".to_owned())),
+    ];
+    for (what, header) in cases {
+        let response = world.post_webhook(&body, header).await;
+        assert_eq!(response.status(), 400, "{what}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "invalid_signature", "{what}");
+    }
+    // Signed for another body: the raw bytes are what is signed.
+    let other = signature(WEBHOOK_SECRET, now(), &body.replace("pi_x", "pi_y"));
+    assert_eq!(world.post_webhook(&body, Some(other)).await.status(), 400);
+    assert_eq!(world.scalar("SELECT count(*) FROM stripe_events").await, 0);
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM outbox WHERE message_type = 'stripe.event.received'")
+            .await,
+        0
+    );
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_event_is_stored_once_and_answered_200() {
+    let world = World::idle().await;
+    let body = event("evt_dup", "payment_intent.succeeded", "pi_x");
+    for expected_duplicate in [false, true] {
+        let response = world
+            .post_webhook(&body, Some(signature(WEBHOOK_SECRET, now(), &body)))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["duplicate"],
+            expected_duplicate
+        );
+    }
+    assert_eq!(world.scalar("SELECT count(*) FROM stripe_events").await, 1);
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM outbox WHERE message_type = 'stripe.event.received'")
+            .await,
+        1
+    );
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn late_and_out_of_order_events_change_nothing_wrongly() {
+    let world = World::start().await;
+    let (id, _) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+
+    // A "failed" event that is not true (Stripe says requires_action): re-reading wins.
+    let lie = event("evt_early_failed", "payment_intent.payment_failed", &pi);
+    let response = world
+        .post_webhook(&lie, Some(signature(WEBHOOK_SECRET, now(), &lie)))
+        .await;
+    assert_eq!(response.status(), 200);
+    eventually(WAIT, "the early event to be handled", || async {
+        world
+            .scalar("SELECT count(*) FROM inbox WHERE consumer = 'stripe-events'")
+            .await
+            >= 1
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "requires_action");
+
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    world.wait_for(&id, "authorized").await;
+    let history = world
+        .scalar(&format!("SELECT count(*) FROM status_history WHERE checkout_id = '{id}' AND order_number IS NULL"))
+        .await;
+
+    // A late requires_action event after the authorization: nothing moves back.
+    let late = event(
+        "evt_late_requires_action",
+        "payment_intent.requires_action",
+        &pi,
+    );
+    world
+        .post_webhook(&late, Some(signature(WEBHOOK_SECRET, now(), &late)))
+        .await;
+    eventually(WAIT, "the late event to be handled", || async {
+        world
+            .scalar("SELECT count(*) FROM inbox i JOIN outbox o ON o.message_id = i.message_id
+                     WHERE i.consumer = 'stripe-events' AND o.aggregate_id = 'evt_late_requires_action'")
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "authorized");
+    let after = world
+        .scalar(&format!("SELECT count(*) FROM status_history WHERE checkout_id = '{id}' AND order_number IS NULL"))
+        .await;
+    assert_eq!(after, history);
+    // The emulator's own events were each stored once, however often delivered.
+    assert_eq!(
+        world.scalar("SELECT count(*) FROM stripe_events").await,
+        world
+            .scalar("SELECT count(DISTINCT id) FROM stripe_events")
+            .await
+    );
+    world.env.stop().await;
+}
+
+/// An event as Stripe documents it (https://docs.stripe.com/api/events/object), with
+/// fields and an API version the emulator never sends.
+fn documented_event(pi: &str) -> String {
+    json!({
+        "id": "evt_3PXgZk2eZvKYlo2C0QmXjvAb",
+        "object": "event",
+        "account": "acct_1032D82eZvKYlo2C",
+        "api_version": "2019-02-19",
+        "context": null,
+        "created": now(),
+        "data": {
+            "object": {
+                "id": pi,
+                "object": "payment_intent",
+                "amount": 26846,
+                "amount_capturable": 26846,
+                "amount_details": {"tip": {}},
+                "amount_received": 0,
+                "capture_method": "manual",
+                "currency": "usd",
+                "metadata": {"checkout_id": "chk_whatever"},
+                "next_action": null,
+                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+                "status": "requires_capture",
+                "some_future_field": {"nested": [1, 2, 3]}
+            },
+            "previous_attributes": {"amount_capturable": 0, "status": "requires_action"}
+        },
+        "livemode": false,
+        "pending_webhooks": 2,
+        "request": {"id": "req_Ab12Cd34Ef56Gh", "idempotency_key": "0b0f3a4e-79a3-4c44-bd5e-3a35f2b2b6c1"},
+        "type": "payment_intent.amount_capturable_updated"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_event_in_stripes_documented_format_is_accepted_and_applied() {
+    let world = World::without_emulator_webhooks().await;
+    let (id, _) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+    // The customer passes 3-D Secure; only this (documented-format) event tells us.
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    assert_eq!(world.status(&id).await, "requires_action");
+    let body = documented_event(&pi);
+    let response = world
+        .post_webhook(&body, Some(signature(WEBHOOK_SECRET, now(), &body)))
+        .await;
+    assert_eq!(response.status(), 200);
+    world.wait_for(&id, "authorized").await;
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT type, object_id FROM stripe_events WHERE id = 'evt_3PXgZk2eZvKYlo2C0QmXjvAb'",
+    )
+    .fetch_one(&world.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        ("payment_intent.amount_capturable_updated".to_owned(), pi)
+    );
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_dispute_flags_the_orders_for_ops() {
+    let world = World::start().await;
+    let (id, orders) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+    for number in &orders {
+        world.order_outcome(&id, number, true).await;
+    }
+    world.wait_for(&id, "completed").await;
+    let pi = world.payment_intent_id(&id).await;
+    let intent = world
+        .stripe()
+        .payment_intent(&pi)
+        .await
+        .expect("PaymentIntent");
+    let charge = intent
+        .latest_charge
+        .as_ref()
+        .expect("a charge")
+        .id()
+        .as_str()
+        .to_owned();
+    world
+        .control(
+            &format!("/_emulator/charges/{charge}/dispute"),
+            json!({"reason": "fraudulent"}),
+        )
+        .await;
+    eventually(WAIT, "the dispute to reach ops", || async {
+        world
+            .scalar("SELECT count(*) FROM ops_audit WHERE action = 'stripe.dispute_opened'")
+            .await
+            == 1
+    })
+    .await;
+    let notes = world
+        .scalar(&format!(
+            "SELECT count(*) FROM status_history WHERE checkout_id = '{id}' AND reason LIKE 'Stripe dispute%'"
+        ))
+        .await;
+    assert_eq!(notes, orders.len() as i64);
+    world.env.stop().await;
+}
