@@ -6,6 +6,7 @@
 //! dropped whenever a test asks for a database, so repeated runs do not fill the disk.
 
 pub mod broker;
+pub mod webdriver;
 pub mod test_handler;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

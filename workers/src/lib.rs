@@ -2,4 +2,5 @@
 //! Each worker module exposes `run(WorkerContext)`.
 
 pub mod context;
+pub mod placement_browser;
 pub mod scheduler;

@@ -6,7 +6,7 @@ use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
-use cartwright_workers::scheduler;
+use cartwright_workers::{placement_browser, scheduler};
 use clap::{Parser, Subcommand};
 
 /// Cartwright's background workers.
@@ -27,6 +27,8 @@ enum Worker {
     Scheduler,
     /// Move dead-lettered messages into the dead_letters table for ops.
     DeadLetters,
+    /// Buy automated stores' orders on their websites (headless Chromium).
+    PlacementBrowser,
 }
 
 #[tokio::main]
@@ -68,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
             work_queues::all(),
             ctx.shutdown.clone(),
         ));
+    }
+    if runs(Worker::PlacementBrowser) {
+        tasks.spawn(placement_browser::run(ctx.clone()));
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");
