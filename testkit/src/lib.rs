@@ -6,8 +6,8 @@
 //! dropped whenever a test asks for a database, so repeated runs do not fill the disk.
 
 pub mod broker;
-pub mod webdriver;
 pub mod test_handler;
+pub mod webdriver;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -44,13 +44,21 @@ pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<Orde
     })
     .collect();
     let shipping: serde_json::Value = row.get("shipping_address");
-    let address = ["name", "line1", "line2", "city", "state", "postal_code", "country"]
-        .iter()
-        .map(|k| {
-            let v = shipping.get(*k).and_then(|v| v.as_str()).unwrap_or("");
-            ((*k).to_owned(), v.to_owned())
-        })
-        .collect();
+    let address = [
+        "name",
+        "line1",
+        "line2",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+    ]
+    .iter()
+    .map(|k| {
+        let v = shipping.get(*k).and_then(|v| v.as_str()).unwrap_or("");
+        ((*k).to_owned(), v.to_owned())
+    })
+    .collect();
     Ok(Some(OrderToPlace {
         number: row.get("number"),
         checkout_id: row.get("checkout_id"),

@@ -95,22 +95,37 @@ impl BrowserConfig {
             chromedriver_url: get("CHROMEDRIVER_URL"),
             chromedriver_binary: get("CHROMEDRIVER_PATH").unwrap_or_else(|| "chromedriver".into()),
             chromium_binary: get("CHROMIUM_PATH"),
-            pool_size: positive("BROWSER_POOL_SIZE", num("BROWSER_POOL_SIZE", get("BROWSER_POOL_SIZE"), 4)?)? as usize,
+            pool_size: positive(
+                "BROWSER_POOL_SIZE",
+                num("BROWSER_POOL_SIZE", get("BROWSER_POOL_SIZE"), 4)?,
+            )? as usize,
             per_store_limit: positive(
                 "BROWSER_PER_STORE_LIMIT",
                 num("BROWSER_PER_STORE_LIMIT", get("BROWSER_PER_STORE_LIMIT"), 2)?,
             )? as usize,
             session_max_orders: positive(
                 "BROWSER_SESSION_MAX_ORDERS",
-                num("BROWSER_SESSION_MAX_ORDERS", get("BROWSER_SESSION_MAX_ORDERS"), 25)?,
+                num(
+                    "BROWSER_SESSION_MAX_ORDERS",
+                    get("BROWSER_SESSION_MAX_ORDERS"),
+                    25,
+                )?,
             )? as u32,
             step_timeout: Duration::from_millis(positive(
                 "BROWSER_STEP_TIMEOUT_MS",
-                num("BROWSER_STEP_TIMEOUT_MS", get("BROWSER_STEP_TIMEOUT_MS"), 15_000)?,
+                num(
+                    "BROWSER_STEP_TIMEOUT_MS",
+                    get("BROWSER_STEP_TIMEOUT_MS"),
+                    15_000,
+                )?,
             )?),
             order_timeout: Duration::from_secs(positive(
                 "BROWSER_ORDER_TIMEOUT_SECS",
-                num("BROWSER_ORDER_TIMEOUT_SECS", get("BROWSER_ORDER_TIMEOUT_SECS"), 120)?,
+                num(
+                    "BROWSER_ORDER_TIMEOUT_SECS",
+                    get("BROWSER_ORDER_TIMEOUT_SECS"),
+                    120,
+                )?,
             )?),
             store_urls,
         })

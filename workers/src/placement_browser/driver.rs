@@ -183,7 +183,8 @@ impl Pool {
     }
 
     async fn start_session(&self) -> anyhow::Result<Session> {
-        let dir = std::env::temp_dir().join(format!("cartwright-chromium-{}", uuid::Uuid::now_v7()));
+        let dir =
+            std::env::temp_dir().join(format!("cartwright-chromium-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
         let mut chrome = json!({
             "args": [

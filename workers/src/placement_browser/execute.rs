@@ -34,7 +34,10 @@ pub struct Job<'a> {
 pub enum Stop {
     /// Before the final click, for a reason a person must handle (`captcha`,
     /// `sign_in_wall`, `out_of_stock`, `price_changed`, `page_changed`).
-    Refused { reason: &'static str, detail: String },
+    Refused {
+        reason: &'static str,
+        detail: String,
+    },
     /// Before the final click, worth another try (timeout, session lost).
     Transient(String),
     /// After the final click without a confirmation: maybe bought.
@@ -93,7 +96,9 @@ impl Job<'_> {
             Ok(Err(CmdError::WaitTimeout)) => Err(page_changed(selector)),
             Ok(Err(err)) if err.is_no_such_element() => Err(page_changed(selector)),
             Ok(Err(err)) => Err(Stop::Transient(format!("waiting for {selector}: {err}"))),
-            Err(_) => Err(Stop::Transient(format!("waiting for {selector}: timed out"))),
+            Err(_) => Err(Stop::Transient(format!(
+                "waiting for {selector}: timed out"
+            ))),
         }
     }
 
@@ -104,7 +109,11 @@ impl Job<'_> {
             .step("reading the URL", client.current_url())
             .await?
             .to_string();
-        if let Some(hit) = detectors.sign_in_url.iter().find(|p| url.contains(p.as_str())) {
+        if let Some(hit) = detectors
+            .sign_in_url
+            .iter()
+            .find(|p| url.contains(p.as_str()))
+        {
             return Err(refused("sign_in_wall", format!("sent to {url} ({hit})")));
         }
         for (reason, selectors) in [
@@ -147,7 +156,9 @@ impl Job<'_> {
                 }
                 self.require(client, selector).await?;
                 let what = format!("filling {selector}");
-                let field = self.step(&what, client.find(Locator::Css(selector))).await?;
+                let field = self
+                    .step(&what, client.find(Locator::Css(selector)))
+                    .await?;
                 self.step(&what, field.clear()).await?;
                 self.step(&what, field.send_keys(&value)).await
             }
@@ -155,14 +166,18 @@ impl Job<'_> {
                 let value = Recipe::fill_in(value, values);
                 self.require(client, selector).await?;
                 let what = format!("choosing {value:?} in {selector}");
-                let field = self.step(&what, client.find(Locator::Css(selector))).await?;
+                let field = self
+                    .step(&what, client.find(Locator::Css(selector)))
+                    .await?;
                 self.step(&what, field.select_by_value(&value)).await
             }
             Step::Click { selector, wait_for } => {
                 self.detect(client).await?;
                 self.require(client, selector).await?;
                 let what = format!("clicking {selector}");
-                let button = self.step(&what, client.find(Locator::Css(selector))).await?;
+                let button = self
+                    .step(&what, client.find(Locator::Css(selector)))
+                    .await?;
                 self.step(&what, button.click()).await?;
                 self.detect(client).await?;
                 match wait_for {
@@ -179,13 +194,16 @@ impl Job<'_> {
                 };
                 self.require(client, selector).await?;
                 let what = format!("reading the price at {selector}");
-                let element = self.step(&what, client.find(Locator::Css(selector))).await?;
+                let element = self
+                    .step(&what, client.find(Locator::Css(selector)))
+                    .await?;
                 let raw = self.step(&what, element.attr(attribute)).await?;
                 let cents: i64 = raw
                     .as_deref()
                     .and_then(|r| r.trim().parse().ok())
                     .ok_or_else(|| page_changed(&format!("{selector}[{attribute}]")))?;
-                let limit = line.unit_price as f64 * (1.0 + self.recipe.price_tolerance_percent / 100.0);
+                let limit =
+                    line.unit_price as f64 * (1.0 + self.recipe.price_tolerance_percent / 100.0);
                 if cents as f64 > limit {
                     return Err(refused(
                         "price_changed",
@@ -217,7 +235,10 @@ pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
     for line in job.lines {
         let mut item = values.clone();
         item.insert("sku".into(), line.sku.clone());
-        item.insert("product_id".into(), job.recipe.product_id(&line.sku).to_owned());
+        item.insert(
+            "product_id".into(),
+            job.recipe.product_id(&line.sku).to_owned(),
+        );
         item.insert("quantity".into(), line.quantity.to_string());
         for step in &job.recipe.item_steps {
             job.run_step(client, step, &item, Some(line)).await?;
@@ -291,7 +312,9 @@ pub async fn submit(client: &Client, job: &Job<'_>) -> Result<Placed, Stop> {
         .ok_or_else(|| Stop::Uncertain(format!("no total in {}", place.total_attribute)))?;
     let number = number.trim().to_owned();
     if number.is_empty() {
-        return Err(Stop::Uncertain("the confirmation shows no order number".into()));
+        return Err(Stop::Uncertain(
+            "the confirmation shows no order number".into(),
+        ));
     }
     Ok(Placed {
         store_order_number: number,

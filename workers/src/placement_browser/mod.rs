@@ -180,7 +180,13 @@ impl Handler for BrowserPlacement {
         if let Some(attempt) = attempts::unresolved_submit(&pool, &order.number).await? {
             let detail = "an earlier attempt stopped after submitting the order";
             return self
-                .resolve(ctx, &order, attempt, Ending::Stopped(Stop::Uncertain(detail.into())), Evidence::default())
+                .resolve(
+                    ctx,
+                    &order,
+                    attempt,
+                    Ending::Stopped(Stop::Uncertain(detail.into())),
+                    Evidence::default(),
+                )
                 .await;
         }
         if attempts::submitted_before(&pool, &order.number).await? {
@@ -194,7 +200,13 @@ impl Handler for BrowserPlacement {
                 detail: format!("no recipe for store {}", order.store_id),
             };
             return self
-                .resolve(ctx, &order, attempt, Ending::Stopped(stop), Evidence::default())
+                .resolve(
+                    ctx,
+                    &order,
+                    attempt,
+                    Ending::Stopped(stop),
+                    Evidence::default(),
+                )
                 .await;
         };
         let attempt = attempts::start(&pool, &order, message.id, message.attempt).await?;
@@ -224,7 +236,10 @@ impl Handler for BrowserPlacement {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(_) => {
-                let detail = format!("the order took longer than {:?}", self.inner.config.order_timeout);
+                let detail = format!(
+                    "the order took longer than {:?}",
+                    self.inner.config.order_timeout
+                );
                 if attempts::state(&pool, attempt).await? == "submitting" {
                     Ending::Stopped(Stop::Uncertain(detail))
                 } else {
@@ -266,7 +281,9 @@ impl BrowserPlacement {
         evidence: Evidence,
     ) -> Result<(), HandlerError> {
         let Stop::Transient(error) = &stop else {
-            return self.resolve(ctx, order, attempt, Ending::Stopped(stop), evidence).await;
+            return self
+                .resolve(ctx, order, attempt, Ending::Stopped(stop), evidence)
+                .await;
         };
         if message.attempt + 1 < self.inner.max_attempts {
             let mut conn = ctx.pool().acquire().await?;
