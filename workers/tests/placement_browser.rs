@@ -4,14 +4,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cartwright_testkit::broker::{QueueEnv, SHARED_BROKER, eventually};
+use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
 use cartwright_testkit::webdriver::Chromedriver;
 use cartwright_workers::placement_browser::{BrowserConfig, BrowserPlacement};
 use demo_retailer::RetailerHandle;
 use serde_json::{Value, json};
 
 struct World {
+    vars: Vec<(String, String)>,
     env: QueueEnv,
+    /// A broker of the test's own: the shared node runs short of file descriptors
+    /// when many suites leave queues behind, and then connections stall.
+    node: RabbitNode,
     site: RetailerHandle,
     _driver: Chromedriver,
     worker: BrowserPlacement,
@@ -24,6 +28,11 @@ fn stores_dir() -> String {
 }
 
 async fn world(slow: Duration, extra: &[(&str, &str)]) -> World {
+    world_with(slow, extra, true).await
+}
+
+/// `in_process`: run the worker inside the test (else the test spawns the binary).
+async fn world_with(slow: Duration, extra: &[(&str, &str)], in_process: bool) -> World {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn,cartwright_workers=info")
         .with_test_writer()
@@ -31,7 +40,8 @@ async fn world(slow: Duration, extra: &[(&str, &str)]) -> World {
     let site = demo_retailer::spawn(demo_retailer::Config { slow_delay: slow })
         .await
         .expect("demo retailer");
-    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    let node = RabbitNode::start().await;
+    let mut env = QueueEnv::new(&node.url()).await;
     env.spawn_relay();
     let driver = Chromedriver::start().await;
     let evidence = std::env::temp_dir().join(format!("cwt-evidence-{}", uuid_like()));
@@ -50,6 +60,8 @@ async fn world(slow: Duration, extra: &[(&str, &str)]) -> World {
         ),
     ];
     vars.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    vars.extend(env.vars.iter().cloned());
+    vars.push(("DATABASE_URL".into(), env.app.database_url.clone()));
     let config = BrowserConfig::from_lookup(|name| {
         vars.iter()
             .rev()
@@ -60,9 +72,13 @@ async fn world(slow: Duration, extra: &[(&str, &str)]) -> World {
     let worker = BrowserPlacement::new(config, env.config.broker.max_attempts)
         .await
         .expect("worker");
-    env.spawn_handler(worker.clone());
+    if in_process {
+        env.spawn_handler(worker.clone());
+    }
     World {
+        vars,
         env,
+        node,
         site,
         _driver: driver,
         worker,
@@ -161,6 +177,7 @@ impl World {
     async fn stop(self) {
         self.env.stop().await;
         self.worker.close_sessions().await;
+        drop(self.node);
         let _ = std::fs::remove_dir_all(&self.evidence);
     }
 }
@@ -371,5 +388,63 @@ async fn ten_orders_in_flight_respect_the_per_store_limit() {
     }
     assert_eq!(w.retailer_orders().await.len(), 10);
     assert_eq!(w.worker.stats().max_in_use("nordwind"), 2);
+    w.stop().await;
+}
+
+/// The real `cartwright-workers placement-browser` process, with the test's settings.
+fn spawn_worker(w: &World) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cartwright-workers"))
+        .arg("placement-browser")
+        .envs(w.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("WORKERS_METRICS_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("spawn cartwright-workers")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_during_submit_leaves_the_order_for_verification_bought_at_most_once() {
+    let w = world_with(
+        Duration::from_secs(4),
+        &[("BROWSER_STEP_TIMEOUT_MS", "15000")],
+        false,
+    )
+    .await;
+    w.switch("nordwind", "NORD-1006", "slow").await;
+    let number = w.order(json!([{"sku": "NORD-1006", "quantity": 1}])).await;
+    let mut first = spawn_worker(&w);
+    eventually(Duration::from_secs(120), "the attempt to be submitting", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM placement_attempts WHERE order_number = $1 AND state = 'submitting'",
+        )
+        .bind(&number)
+        .fetch_one(&w.env.app.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // The place-order POST is being held by the slow retailer: kill the worker now.
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    let mut second = spawn_worker(&w);
+    let status = w.settled(&number, Duration::from_secs(120)).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(status, "needs_verification");
+    assert_eq!(
+        w.manual_reason(&number).await.as_deref(),
+        Some("needs_verification")
+    );
+    // Let the held submit finish at the retailer, then count.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(w.retailer_orders().await.len() <= 1);
+    let attempts = w
+        .env
+        .scalar(&format!(
+            "SELECT count(*) FROM placement_attempts WHERE order_number = '{number}'"
+        ))
+        .await;
+    assert_eq!(attempts, 1, "the second worker must not try again");
     w.stop().await;
 }

@@ -91,7 +91,8 @@ impl Job<'_> {
             .at_most(self.element_wait())
             .every(Duration::from_millis(100))
             .for_element(Locator::Css(selector));
-        match tokio::time::timeout(self.step_timeout, wait).await {
+        // The element wait ends first (→ page_changed); this only catches a hung session.
+        match tokio::time::timeout(self.step_timeout + self.element_wait(), wait).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(CmdError::WaitTimeout)) => Err(page_changed(selector)),
             Ok(Err(err)) if err.is_no_such_element() => Err(page_changed(selector)),
