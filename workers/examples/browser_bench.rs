@@ -14,7 +14,6 @@ use cartwright_workers::placement_browser::{BrowserConfig, recipe};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let orders: usize = std::env::args().nth(1).map_or(Ok(20), |n| n.parse())?;
     let site = demo_retailer::spawn(demo_retailer::Config {
         slow_delay: Duration::from_secs(1),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -204,7 +205,7 @@ impl Pool {
             "timeouts".into(),
             json!({"pageLoad": self.page_load.as_millis() as u64, "script": 5000, "implicit": 0}),
         );
-        let client = ClientBuilder::rustls()?
+        let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&self.webdriver_url)
             .await

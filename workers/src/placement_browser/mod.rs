@@ -83,9 +83,6 @@ impl BrowserPlacement {
     /// `config.chromedriver_url` names one. `max_attempts` is the broker's (the last
     /// delivery sends a transient failure to the manual queue instead of retrying).
     pub async fn new(config: BrowserConfig, max_attempts: u32) -> anyhow::Result<Self> {
-        // The WebDriver client's TLS stack needs a process-wide crypto provider; ring,
-        // as everywhere else here. Already installed (by another worker) is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let recipes = recipe::load_dir(&config.recipes_dir)?;
         let (url, chromedriver) = match &config.chromedriver_url {
             Some(url) => (url.clone(), None),
