@@ -8,6 +8,7 @@
 pub mod broker;
 pub mod smtp;
 pub mod test_handler;
+pub mod webdriver;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

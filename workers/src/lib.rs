@@ -6,5 +6,6 @@ pub mod notify;
 pub mod placement_manual;
 pub mod placement_router;
 pub mod payments;
+pub mod placement_browser;
 pub mod scheduler;
 pub mod stripe_events;

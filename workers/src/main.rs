@@ -7,7 +7,8 @@ use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{config::Config, db, prometheus, telemetry};
 use cartwright_workers::context::WorkerContext;
 use cartwright_workers::{
-    notify, payments, placement_manual, placement_router, scheduler, stripe_events,
+    notify, payments, placement_browser, placement_manual, placement_router, scheduler,
+    stripe_events,
 };
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ enum Worker {
     PlacementRouter,
     /// Put orders that need a person into the manual queue.
     PlacementManual,
+    /// Buy automated stores' orders on their websites (headless Chromium).
+    PlacementBrowser,
 }
 
 #[tokio::main]
@@ -104,6 +107,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs(Worker::PlacementManual) {
         tasks.spawn(placement_manual::run(ctx.clone()));
+    }
+    if runs(Worker::PlacementBrowser) {
+        tasks.spawn(placement_browser::run(ctx.clone()));
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");

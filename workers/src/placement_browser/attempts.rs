@@ -1,0 +1,165 @@
+//! The database side of automated placement: the order to buy, and the
+//! `placement_attempts` rows that make "never twice" hold across crashes.
+
+use std::collections::BTreeMap;
+
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::execute::{Evidence, Line};
+
+pub struct OrderToPlace {
+    pub number: String,
+    pub checkout_id: String,
+    pub store_id: String,
+    pub status: String,
+    pub website_url: Option<String>,
+    pub lines: Vec<Line>,
+    pub address: BTreeMap<String, String>,
+}
+
+pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<OrderToPlace>> {
+    let Some(row) = sqlx::query(
+        "SELECT o.number, o.checkout_id, o.store_id, o.status, s.website_url, c.shipping_address
+         FROM orders o JOIN stores s ON s.id = o.store_id JOIN checkouts c ON c.id = o.checkout_id
+         WHERE o.number = $1",
+    )
+    .bind(number)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query(
+        "SELECT sku, quantity, unit_price FROM order_items WHERE order_number = $1 ORDER BY position",
+    )
+    .bind(number)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| Line {
+        sku: r.get("sku"),
+        quantity: r.get("quantity"),
+        unit_price: r.get("unit_price"),
+    })
+    .collect();
+    let shipping: serde_json::Value = row.get("shipping_address");
+    let address = [
+        "name",
+        "line1",
+        "line2",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+    ]
+    .iter()
+    .map(|k| {
+        let v = shipping.get(*k).and_then(|v| v.as_str()).unwrap_or("");
+        ((*k).to_owned(), v.to_owned())
+    })
+    .collect();
+    Ok(Some(OrderToPlace {
+        number: row.get("number"),
+        checkout_id: row.get("checkout_id"),
+        store_id: row.get("store_id"),
+        status: row.get("status"),
+        website_url: row.get("website_url"),
+        lines,
+        address,
+    }))
+}
+
+/// An attempt that reached the final click and never recorded a result.
+pub async fn unresolved_submit(pool: &PgPool, order: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM placement_attempts WHERE order_number = $1 AND state = 'submitting'",
+    )
+    .bind(order)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Has any attempt for this order reached (or passed) the final click?
+pub async fn submitted_before(pool: &PgPool, order: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM placement_attempts
+                        WHERE order_number = $1 AND state IN ('placed', 'needs_verification'))",
+    )
+    .bind(order)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn start(
+    pool: &PgPool,
+    order: &OrderToPlace,
+    message_id: Uuid,
+    delivery: u32,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO placement_attempts (order_number, store_id, message_id, delivery, state)
+         VALUES ($1, $2, $3, $4, 'started') RETURNING id",
+    )
+    .bind(&order.number)
+    .bind(&order.store_id)
+    .bind(message_id)
+    .bind(delivery as i32)
+    .fetch_one(pool)
+    .await
+}
+
+/// Committed before the final click. `false` when another attempt for the order got
+/// there first (the partial unique index): then this one must not click.
+pub async fn mark_submitting(pool: &PgPool, attempt: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE placement_attempts SET state = 'submitting', submitting_at = now()
+         WHERE id = $1 AND state = 'started'",
+    )
+    .bind(attempt)
+    .execute(pool)
+    .await;
+    match result {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+pub async fn state(pool: &PgPool, attempt: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT state FROM placement_attempts WHERE id = $1")
+        .bind(attempt)
+        .fetch_one(pool)
+        .await
+}
+
+pub struct Finish<'a> {
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub store_order_number: Option<&'a str>,
+    pub store_total: Option<i64>,
+    pub evidence: &'a Evidence,
+}
+
+pub async fn finish(conn: &mut PgConnection, attempt: i64, f: Finish<'_>) -> sqlx::Result<()> {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    sqlx::query(
+        "UPDATE placement_attempts SET state = $2, reason = $3, error = $4, store_order_number = $5,
+                store_total = $6, evidence_dir = $7, screenshot_path = $8, html_path = $9,
+                finished_at = now()
+         WHERE id = $1",
+    )
+    .bind(attempt)
+    .bind(f.state)
+    .bind(f.reason)
+    .bind(f.error)
+    .bind(f.store_order_number)
+    .bind(f.store_total)
+    .bind(path(&f.evidence.dir))
+    .bind(path(&f.evidence.screenshot))
+    .bind(path(&f.evidence.html))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

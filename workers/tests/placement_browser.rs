@@ -1,0 +1,450 @@
+//! The browser placement worker against the demo retailer, with real Chromium through
+//! chromedriver, real PostgreSQL and RabbitMQ.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
+use cartwright_testkit::webdriver::Chromedriver;
+use cartwright_workers::placement_browser::{BrowserConfig, BrowserPlacement};
+use demo_retailer::RetailerHandle;
+use serde_json::{Value, json};
+
+struct World {
+    vars: Vec<(String, String)>,
+    env: QueueEnv,
+    /// A broker of the test's own: the shared node runs short of file descriptors
+    /// when many suites leave queues behind, and then connections stall.
+    node: RabbitNode,
+    site: RetailerHandle,
+    _driver: Chromedriver,
+    worker: BrowserPlacement,
+    evidence: PathBuf,
+    http: reqwest::Client,
+}
+
+fn stores_dir() -> String {
+    format!("{}/../stores", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn world(slow: Duration, extra: &[(&str, &str)]) -> World {
+    world_with(slow, extra, true).await
+}
+
+/// `in_process`: run the worker inside the test (else the test spawns the binary).
+async fn world_with(slow: Duration, extra: &[(&str, &str)], in_process: bool) -> World {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn,cartwright_workers=info")
+        .with_test_writer()
+        .try_init();
+    let site = demo_retailer::spawn(demo_retailer::Config { slow_delay: slow })
+        .await
+        .expect("demo retailer");
+    let node = RabbitNode::start().await;
+    let mut env = QueueEnv::new(&node.url()).await;
+    env.spawn_relay();
+    let driver = Chromedriver::start().await;
+    let evidence = std::env::temp_dir().join(format!("cwt-evidence-{}", uuid_like()));
+    let urls = format!(
+        "nordwind={},rackhouse={}",
+        site.url("/nordwind"),
+        site.url("/rackhouse")
+    );
+    let mut vars: Vec<(String, String)> = vec![
+        ("CHROMEDRIVER_URL".into(), driver.url.clone()),
+        ("BROWSER_STORE_URLS".into(), urls),
+        ("BROWSER_RECIPES_DIR".into(), stores_dir()),
+        (
+            "BROWSER_EVIDENCE_DIR".into(),
+            evidence.display().to_string(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    vars.extend(env.vars.iter().cloned());
+    vars.push(("DATABASE_URL".into(), env.app.database_url.clone()));
+    let config = BrowserConfig::from_lookup(|name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("browser config");
+    let worker = BrowserPlacement::new(config, env.config.broker.max_attempts)
+        .await
+        .expect("worker");
+    if in_process {
+        env.spawn_handler(worker.clone());
+    }
+    World {
+        vars,
+        env,
+        node,
+        site,
+        _driver: driver,
+        worker,
+        evidence,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn uuid_like() -> String {
+    cartwright_shared::ids::new_secret(10).to_lowercase()
+}
+
+impl World {
+    /// A paid order for `items` (one store), set `placing` and announced to the worker.
+    async fn order(&self, items: Value) -> String {
+        let mut body = cartwright_testkit::demo_checkout();
+        body["items"] = items;
+        let response = self.env.app.submit(&uuid_like(), &body).await;
+        assert_eq!(response.status(), 202);
+        let checkout: Value = response.json().await.unwrap();
+        let order = &checkout["orders"][0];
+        let number = order["number"].as_str().unwrap().to_owned();
+        let pool = &self.env.app.pool;
+        let store: String = sqlx::query_scalar("SELECT store_id FROM orders WHERE number = $1")
+            .bind(&number)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("UPDATE orders SET status = 'placing' WHERE number = $1")
+            .bind(&number)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        cartwright_shared::outbox::enqueue(
+            &mut tx,
+            "order.automated_placement",
+            checkout["id"].as_str().unwrap(),
+            &json!({"checkout_id": checkout["id"], "order_number": number, "store_id": store}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        number
+    }
+
+    async fn status(&self, number: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM orders WHERE number = $1")
+            .bind(number)
+            .fetch_one(&self.env.app.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn settled(&self, number: &str, within: Duration) -> String {
+        eventually(within, "the order to leave `placing`", || async {
+            self.status(number).await != "placing"
+        })
+        .await;
+        self.status(number).await
+    }
+
+    async fn manual_reason(&self, number: &str) -> Option<String> {
+        sqlx::query_scalar(
+            "SELECT payload->>'reason' FROM outbox
+             WHERE message_type = 'order.manual_placement' AND payload->>'order_number' = $1",
+        )
+        .bind(number)
+        .fetch_optional(&self.env.app.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn retailer_orders(&self) -> Vec<Value> {
+        self.http
+            .get(self.site.url("/_admin/orders"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn switch(&self, store: &str, sku: &str, scenario: &str) {
+        let response = self
+            .http
+            .post(self.site.url("/_admin/scenarios"))
+            .json(&json!({"store": store, "sku": sku, "scenario": scenario}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    async fn stop(self) {
+        self.env.stop().await;
+        self.worker.close_sessions().await;
+        drop(self.node);
+        let _ = std::fs::remove_dir_all(&self.evidence);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn places_a_nordwind_order_end_to_end_with_number_total_and_screenshot() {
+    let w = world(Duration::from_millis(300), &[]).await;
+    let number = w
+        .order(json!([{"sku": "NORD-1001", "quantity": 2}, {"sku": "NORD-1006", "quantity": 1}]))
+        .await;
+    assert_eq!(w.settled(&number, Duration::from_secs(240)).await, "placed");
+
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let bought = &log[0];
+    assert_eq!(bought["items"][0]["quantity"], 2);
+    assert_eq!(bought["shipping_address"]["line1"], "123 Main St");
+    let (store_number, total, screenshot): (String, i64, String) = sqlx::query_as(
+        "SELECT store_order_number, store_total, screenshot_path FROM placement_attempts
+         WHERE order_number = $1 AND state = 'placed'",
+    )
+    .bind(&number)
+    .fetch_one(&w.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(store_number, bought["order_number"].as_str().unwrap());
+    assert_eq!(total, bought["total_cents"].as_i64().unwrap());
+    let png = std::fs::read(&screenshot).expect("screenshot file");
+    assert_eq!(&png[..4], b"\x89PNG");
+    let on_order: String =
+        sqlx::query_scalar("SELECT store_order_number FROM orders WHERE number = $1")
+            .bind(&number)
+            .fetch_one(&w.env.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(on_order, store_number);
+    let placed_events = w
+        .env
+        .scalar(&format!(
+            "SELECT count(*) FROM outbox WHERE message_type = 'order.placed' AND payload->>'order_number' = '{number}'"
+        ))
+        .await;
+    assert_eq!(placed_events, 1);
+    let audit = w
+        .env
+        .scalar(&format!(
+            "SELECT count(*) FROM status_history WHERE order_number = '{number}' AND to_status = 'placed' AND actor = 'system:browser'"
+        ))
+        .await;
+    assert_eq!(audit, 1);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn places_a_rackhouse_order_through_its_product_ids_and_saved_card() {
+    let w = world(Duration::from_millis(300), &[]).await;
+    let number = w.order(json!([{"sku": "RACK-2002", "quantity": 1}])).await;
+    assert_eq!(w.settled(&number, Duration::from_secs(240)).await, "placed");
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["items"][0]["product_id"], "rh-88227");
+    assert_eq!(log[0]["saved_card"], "visa-4242");
+    w.stop().await;
+}
+
+/// One scenario on the order's only SKU: the order must reach `status` with `reason`,
+/// and the retailer must hold `bought` orders.
+async fn scenario(store: &str, sku: &str, name: &str, status: &str, reason: &str, bought: usize) {
+    let w = world(
+        Duration::from_secs(3),
+        &[("BROWSER_STEP_TIMEOUT_MS", "1500")],
+    )
+    .await;
+    w.switch(store, sku, name).await;
+    let number = w.order(json!([{"sku": sku, "quantity": 1}])).await;
+    assert_eq!(
+        w.settled(&number, Duration::from_secs(240)).await,
+        status,
+        "{name}"
+    );
+    assert_eq!(
+        w.manual_reason(&number).await.as_deref(),
+        Some(reason),
+        "{name}"
+    );
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), bought, "{name}: {log:#?}");
+    let failure_shot: Option<String> = sqlx::query_scalar(
+        "SELECT screenshot_path FROM placement_attempts WHERE order_number = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&number)
+    .fetch_one(&w.env.app.pool)
+    .await
+    .unwrap();
+    assert!(
+        failure_shot.is_some_and(|p| std::path::Path::new(&p).exists()),
+        "{name}: evidence"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn captcha_goes_to_the_manual_queue() {
+    scenario(
+        "nordwind",
+        "NORD-1002",
+        "captcha",
+        "awaiting_manual",
+        "captcha",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_stock_goes_to_the_manual_queue() {
+    scenario(
+        "rackhouse",
+        "RACK-2003",
+        "out_of_stock",
+        "awaiting_manual",
+        "out_of_stock",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_higher_price_goes_to_the_manual_queue() {
+    scenario(
+        "nordwind",
+        "NORD-1001",
+        "price_change",
+        "awaiting_manual",
+        "price_changed",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_layout_goes_to_the_manual_queue() {
+    scenario(
+        "rackhouse",
+        "RACK-2001",
+        "changed_layout",
+        "awaiting_manual",
+        "page_changed",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_wall_goes_to_the_manual_queue() {
+    scenario(
+        "nordwind",
+        "NORD-1004",
+        "sign_in_wall",
+        "awaiting_manual",
+        "sign_in_wall",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_pages_retry_then_go_to_the_manual_queue() {
+    scenario(
+        "nordwind",
+        "NORD-1005",
+        "slow",
+        "awaiting_manual",
+        "automation_failed",
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_after_submit_needs_verification_and_buys_at_most_once() {
+    scenario(
+        "nordwind",
+        "NORD-1007",
+        "error_after_submit",
+        "needs_verification",
+        "needs_verification",
+        1,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_orders_in_flight_respect_the_per_store_limit() {
+    let w = world(
+        Duration::from_millis(200),
+        &[("BROWSER_PER_STORE_LIMIT", "2"), ("BROWSER_POOL_SIZE", "3")],
+    )
+    .await;
+    // Slow pages keep sessions busy long enough to overlap.
+    w.switch("nordwind", "NORD-1001", "slow").await;
+    let mut numbers = Vec::new();
+    for _ in 0..10 {
+        numbers.push(w.order(json!([{"sku": "NORD-1001", "quantity": 1}])).await);
+    }
+    for number in &numbers {
+        assert_eq!(w.settled(number, Duration::from_secs(300)).await, "placed");
+    }
+    assert_eq!(w.retailer_orders().await.len(), 10);
+    assert_eq!(w.worker.stats().max_in_use("nordwind"), 2);
+    w.stop().await;
+}
+
+/// The real `cartwright-workers placement-browser` process, with the test's settings.
+fn spawn_worker(w: &World) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cartwright-workers"))
+        .arg("placement-browser")
+        .envs(w.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("WORKERS_METRICS_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("spawn cartwright-workers")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_during_submit_leaves_the_order_for_verification_bought_at_most_once() {
+    let w = world_with(
+        Duration::from_secs(4),
+        &[("BROWSER_STEP_TIMEOUT_MS", "15000")],
+        false,
+    )
+    .await;
+    w.switch("nordwind", "NORD-1006", "slow").await;
+    let number = w.order(json!([{"sku": "NORD-1006", "quantity": 1}])).await;
+    let mut first = spawn_worker(&w);
+    eventually(Duration::from_secs(120), "the attempt to be submitting", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM placement_attempts WHERE order_number = $1 AND state = 'submitting'",
+        )
+        .bind(&number)
+        .fetch_one(&w.env.app.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // The place-order POST is being held by the slow retailer: kill the worker now.
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    let mut second = spawn_worker(&w);
+    let status = w.settled(&number, Duration::from_secs(120)).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(status, "needs_verification");
+    assert_eq!(
+        w.manual_reason(&number).await.as_deref(),
+        Some("needs_verification")
+    );
+    // Let the held submit finish at the retailer, then count.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(w.retailer_orders().await.len() <= 1);
+    let attempts = w
+        .env
+        .scalar(&format!(
+            "SELECT count(*) FROM placement_attempts WHERE order_number = '{number}'"
+        ))
+        .await;
+    assert_eq!(attempts, 1, "the second worker must not try again");
+    w.stop().await;
+}
