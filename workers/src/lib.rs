@@ -3,9 +3,9 @@
 
 pub mod context;
 pub mod notify;
-pub mod placement_manual;
-pub mod placement_router;
 pub mod payments;
 pub mod placement_browser;
+pub mod placement_manual;
+pub mod placement_router;
 pub mod scheduler;
 pub mod stripe_events;

@@ -34,10 +34,22 @@ pub async fn run(ctx: WorkerContext) {
     let pool = ctx.pool;
     let retention = ctx.config.retention.clone();
     tokio::join!(
-        every(reaper_every, ctx.shutdown.clone(), || release_expired_holds(&pool)),
-        every(sweep_every, ctx.shutdown.clone(), || release_expired_leases(&pool)),
-        every(CAPTURE_GUARD_EVERY, ctx.shutdown.clone(), || capture_deadline(&pool, &stripe)),
-        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(&pool, &retention)),
+        every(
+            reaper_every,
+            ctx.shutdown.clone(),
+            || release_expired_holds(&pool)
+        ),
+        every(
+            sweep_every,
+            ctx.shutdown.clone(),
+            || release_expired_leases(&pool)
+        ),
+        every(CAPTURE_GUARD_EVERY, ctx.shutdown.clone(), || {
+            capture_deadline(&pool, &stripe)
+        }),
+        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(
+            &pool, &retention
+        )),
     );
 }
 
