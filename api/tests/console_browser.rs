@@ -3,62 +3,19 @@
 //! placed, see it leave the queue; a wrong key is refused. Set
 //! `CONSOLE_SCREENSHOTS_DIR` (e.g. `docs/screenshots`) to keep screenshots.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cartwright_testkit::TestApp;
-use cartwright_testkit::broker::eventually;
+use cartwright_testkit::webdriver::Chromedriver;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-struct Driver {
-    child: Child,
-    profile: std::path::PathBuf,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-async fn chromedriver() -> Driver {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (Debian package chromium-driver; scripts/services installs it)");
-    let profile = std::env::temp_dir().join(format!("cwt-chromium-{port}"));
-    let addr = format!("127.0.0.1:{port}");
-    eventually(
-        Duration::from_secs(20),
-        "chromedriver to listen",
-        || async { tokio::net::TcpStream::connect(&addr).await.is_ok() },
-    )
-    .await;
-    Driver {
-        child,
-        profile,
-        url: format!("http://{addr}"),
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
+async fn browser(driver: &Chromedriver) -> Client {
     let mut options = json!({
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-            "--window-size=1280,1100", format!("--user-data-dir={}", driver.profile.display())]
+            "--window-size=1280,1100"]
     });
     if std::path::Path::new("/usr/bin/chromium").exists() {
         options["binary"] = json!("/usr/bin/chromium");
@@ -129,7 +86,7 @@ async fn an_ops_user_claims_follows_the_instructions_and_places_an_order() {
     let app = TestApp::spawn().await;
     let number = app.manual_queue_order("browser-1").await;
     let other = app.manual_queue_order("browser-2").await;
-    let driver = chromedriver().await;
+    let driver = Chromedriver::start().await;
     let client = browser(&driver).await;
 
     // A wrong key is refused with a clear message.
