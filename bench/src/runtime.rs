@@ -70,6 +70,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Cartwright's runtime.
     let queue = WorkQueue::new("bench-runtime", &[]);
+    // The inbox is keyed by queue name, not prefix: an earlier run's rows would count.
+    sqlx::query("DELETE FROM inbox WHERE consumer = $1")
+        .bind(&queue.name)
+        .execute(&pool)
+        .await?;
     topology.declare_queue(publisher.channel(), &queue).await?;
     fill(&publisher, &topology.work(&queue.name), args.messages).await?;
     let handled = Arc::new(AtomicU64::new(0));

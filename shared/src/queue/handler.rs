@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::broker::{Outgoing, PublishError, Publisher, header_text, read_header};
 use super::consume::{self, Process, Spec};
 use super::envelope::Envelope;
-use super::inbox;
+use super::inbox::{self, Inbox, InboxError};
 use super::retry::{Next, RetryPolicy};
 use super::topology::Topology;
 use super::work_queues::WorkQueue;
@@ -41,6 +41,12 @@ pub enum HandlerError {
 
 impl From<sqlx::Error> for HandlerError {
     fn from(err: sqlx::Error) -> Self {
+        Self::Transient(err.into())
+    }
+}
+
+impl From<InboxError> for HandlerError {
+    fn from(err: InboxError) -> Self {
         Self::Transient(err.into())
     }
 }
@@ -118,6 +124,7 @@ impl Outcome {
 struct Runtime<H> {
     handler: H,
     pool: PgPool,
+    inbox: Inbox,
     topology: Topology,
     queue: WorkQueue,
     policy: RetryPolicy,
@@ -143,6 +150,7 @@ pub async fn run<H: Handler>(
     };
     let runtime = Arc::new(Runtime {
         handler,
+        inbox: Inbox::start(pool.clone(), &queue.name),
         pool,
         topology,
         queue,
@@ -204,7 +212,7 @@ impl<H: Handler> Runtime<H> {
                 return Ok(Outcome::DeadLettered);
             }
         };
-        match inbox::seen(&self.pool, &self.queue.name, envelope.id).await {
+        match self.inbox.seen(envelope.id).await {
             Ok(true) => return Ok(Outcome::Duplicate),
             Ok(false) => {}
             Err(err) => {
@@ -230,20 +238,13 @@ impl<H: Handler> Runtime<H> {
             };
         match result {
             Ok(()) if ctx.committed => Ok(Outcome::Succeeded),
-            Ok(()) => {
-                let record = async {
-                    let mut tx = self.pool.begin().await?;
-                    inbox::record(&mut tx, &self.queue.name, envelope.id).await?;
-                    tx.commit().await
-                };
-                match record.await {
-                    Ok(()) => Ok(Outcome::Succeeded),
-                    Err(err) => {
-                        self.failed(publisher, delivery, &envelope, HandlerError::from(err))
-                            .await
-                    }
+            Ok(()) => match self.inbox.record(envelope.id).await {
+                Ok(()) => Ok(Outcome::Succeeded),
+                Err(err) => {
+                    self.failed(publisher, delivery, &envelope, HandlerError::from(err))
+                        .await
                 }
-            }
+            },
             Err(err) => self.failed(publisher, delivery, &envelope, err).await,
         }
     }

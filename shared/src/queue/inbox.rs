@@ -1,17 +1,17 @@
 //! The consumer's inbox: (consumer, message id) rows for messages fully processed.
+//!
+//! A handler that writes records its message inside its own transaction ([`record`]).
+//! The runtime's own look-ups, and the records of handlers that wrote nothing, go
+//! through [`Inbox`], which groups the requests of all deliveries in flight into one
+//! statement each: under load one round trip and one commit serve a whole prefetch
+//! window instead of one message (BENCHMARKS.md, consumer runtime).
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
-
-pub async fn seen(pool: &PgPool, consumer: &str, message_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2)",
-    )
-    .bind(consumer)
-    .bind(message_id)
-    .fetch_one(pool)
-    .await
-}
 
 /// `false` when another delivery of the same message got there first.
 pub async fn record(tx: &mut PgConnection, consumer: &str, message_id: Uuid) -> sqlx::Result<bool> {
@@ -23,4 +23,127 @@ pub async fn record(tx: &mut PgConnection, consumer: &str, message_id: Uuid) -> 
     .execute(tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// The most requests one statement answers; more wait for the next statement.
+const MOST_PER_STATEMENT: usize = 512;
+
+/// Statements of one kind running at once.
+const STATEMENTS_AT_ONCE: usize = 4;
+
+/// A grouped inbox statement failed; every request in its group gets the same error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("inbox: {0}")]
+pub struct InboxError(Arc<sqlx::Error>);
+
+/// One consumer's inbox look-ups and autocommitted records, grouped.
+pub struct Inbox {
+    seen: Grouped<bool>,
+    record: Grouped<()>,
+}
+
+impl Inbox {
+    /// Starts the two grouping tasks; they end when the `Inbox` is dropped.
+    pub fn start(pool: PgPool, consumer: &str) -> Self {
+        let consumer: Arc<str> = consumer.into();
+        let seen = Grouped::start({
+            let (pool, consumer) = (pool.clone(), consumer.clone());
+            move |ids| seen_among(pool.clone(), consumer.clone(), ids)
+        });
+        let record = Grouped::start(move |ids| record_all(pool.clone(), consumer.clone(), ids));
+        Self { seen, record }
+    }
+
+    /// Whether this consumer has already processed the message.
+    pub async fn seen(&self, message_id: Uuid) -> Result<bool, InboxError> {
+        self.seen.ask(message_id).await
+    }
+
+    /// Records the message as processed, committed when this returns `Ok`.
+    pub async fn record(&self, message_id: Uuid) -> Result<(), InboxError> {
+        self.record.ask(message_id).await
+    }
+}
+
+async fn seen_among(pool: PgPool, consumer: Arc<str>, ids: Vec<Uuid>) -> sqlx::Result<Vec<bool>> {
+    let found: HashSet<Uuid> = sqlx::query_scalar(
+        "SELECT message_id FROM inbox WHERE consumer = $1 AND message_id = ANY($2)",
+    )
+    .bind(&*consumer)
+    .bind(&ids)
+    .fetch_all(&pool)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(ids.iter().map(|id| found.contains(id)).collect())
+}
+
+async fn record_all(pool: PgPool, consumer: Arc<str>, ids: Vec<Uuid>) -> sqlx::Result<Vec<()>> {
+    sqlx::query(
+        "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::uuid[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&*consumer)
+    .bind(&ids)
+    .execute(&pool)
+    .await?;
+    Ok(vec![(); ids.len()])
+}
+
+fn answer<T>(replies: Vec<oneshot::Sender<Result<T, InboxError>>>, result: sqlx::Result<Vec<T>>) {
+    match result {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        Err(err) => {
+            let err = InboxError(Arc::new(err));
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+type Request<T> = (Uuid, oneshot::Sender<Result<T, InboxError>>);
+
+/// Requests queue up while a statement runs; the next statement takes all of them.
+/// Nothing waits on a timer, so a lone request goes out at once.
+struct Grouped<T> {
+    requests: mpsc::UnboundedSender<Request<T>>,
+}
+
+impl<T: Send + 'static> Grouped<T> {
+    fn start<F, Fut>(run: F) -> Self
+    where
+        F: Fn(Vec<Uuid>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = sqlx::Result<Vec<T>>> + Send + 'static,
+    {
+        let (requests, mut incoming) = mpsc::unbounded_channel::<Request<T>>();
+        let run = Arc::new(run);
+        let statements = Arc::new(Semaphore::new(STATEMENTS_AT_ONCE));
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(MOST_PER_STATEMENT);
+            while incoming.recv_many(&mut group, MOST_PER_STATEMENT).await > 0 {
+                let Ok(permit) = statements.clone().acquire_owned().await else {
+                    return;
+                };
+                let (ids, replies): (Vec<Uuid>, Vec<_>) = group.drain(..).unzip();
+                let run = run.clone();
+                tokio::spawn(async move {
+                    answer(replies, run(ids).await);
+                    drop(permit);
+                });
+            }
+        });
+        Self { requests }
+    }
+
+    async fn ask(&self, id: Uuid) -> Result<T, InboxError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || InboxError(Arc::new(sqlx::Error::PoolClosed));
+        self.requests.send((id, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
 }
