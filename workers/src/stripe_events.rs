@@ -87,6 +87,11 @@ impl StripeEvents {
         {
             return Ok(());
         }
+        if current.status == status::checkout::EXPIRED {
+            // 3-D Secure finished after the holds ran out: nothing to pay for any more.
+            drop(tx);
+            return authorize::release_unwanted(ctx, &self.stripe, &current, &pi).await;
+        }
         authorize::apply_intent(&mut tx, &current, &pi, ACTOR).await?;
         ctx.commit(tx).await?;
         Ok(())

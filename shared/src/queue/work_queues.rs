@@ -19,12 +19,14 @@ impl WorkQueue {
     }
 }
 
-/// Authorize, settle (capture or cancel), refund.
+/// Authorize, settle (capture or cancel), refund, let go of an expired checkout's
+/// authorization.
 pub fn payments() -> WorkQueue {
     WorkQueue::new(
         "payments",
         &[
             "checkout.submitted",
+            "checkout.expired",
             "order.placed",
             "order.failed",
             "refund.requested",

@@ -242,8 +242,32 @@ pub async fn failed(
     Ok(())
 }
 
+/// A checkout expired (its holds ran out before payment): an authorization made or
+/// still possible for it (3-D Secure in progress) is cancelled at Stripe, so the
+/// customer's card is not held for an order that will never be placed.
+pub async fn on_expired(
+    ctx: &mut Context,
+    stripe: &Stripe,
+    checkout_id: &str,
+) -> Result<(), HandlerError> {
+    let mut conn = ctx.pool().acquire().await?;
+    let found = checkout::read(&mut conn, checkout_id).await?;
+    drop(conn);
+    let Some(found) = found else {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "no checkout {checkout_id}"
+        )));
+    };
+    let Some(pi_id) = found.payment_intent_id.as_deref() else {
+        // No PaymentIntent yet: an authorization still in flight sees the expiry itself.
+        return Ok(());
+    };
+    let pi = stripe.payment_intent(pi_id).await?;
+    release_unwanted(ctx, stripe, &found, &pi).await
+}
+
 /// A PaymentIntent for a checkout that no longer wants it: cancel its authorization.
-async fn release_unwanted(
+pub async fn release_unwanted(
     ctx: &mut Context,
     stripe: &Stripe,
     checkout: &Checkout,
@@ -255,7 +279,7 @@ async fn release_unwanted(
     );
     if cancellable {
         tracing::warn!(checkout_id = %checkout.id, status = %checkout.status, payment_intent = %pi.id,
-            "authorized a checkout that is no longer pending; cancelling the authorization");
+            "payment for a checkout that is no longer waiting for it; cancelling the PaymentIntent");
         stripe.cancel(&checkout.id, pi.id.as_str()).await?;
         let mut tx = ctx.begin().await?;
         ledger::record(

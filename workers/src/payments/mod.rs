@@ -39,6 +39,10 @@ impl Handler for Payments {
                 let event: authorize::Submitted = payload(message)?;
                 authorize::run(ctx, &self.stripe, &event.checkout_id).await
             }
+            "checkout.expired" => {
+                let event: authorize::Submitted = payload(message)?;
+                authorize::on_expired(ctx, &self.stripe, &event.checkout_id).await
+            }
             "order.placed" | "order.failed" => {
                 let event: settle::OrderSettled = payload(message)?;
                 settle::on_order_event(ctx, &self.stripe, &event.checkout_id).await

@@ -114,6 +114,91 @@ async fn three_d_secure_waits_for_the_customer_then_a_webhook_completes_it() {
     world.env.stop().await;
 }
 
+/// Runs the reaper as if the checkout's holds had run out now.
+async fn expire_holds(world: &World, checkout_id: &str) {
+    sqlx::query("UPDATE reservations SET expires_at = now() WHERE checkout_id = $1")
+        .bind(checkout_id)
+        .execute(&world.env.app.pool)
+        .await
+        .expect("expire holds");
+    cartwright_shared::reservations::release_expired(&world.env.app.pool)
+        .await
+        .expect("reaper");
+}
+
+async fn intent_status(world: &World, pi: &str) -> String {
+    let ledger = world.ledger().await;
+    let rows = ledger["payment_intents"]
+        .as_array()
+        .expect("payment_intents");
+    let row = rows
+        .iter()
+        .find(|r| r["id"] == pi)
+        .expect("the checkout's PaymentIntent");
+    row["status"].as_str().expect("status").to_owned()
+}
+
+#[tokio::test]
+async fn holds_running_out_during_3_d_secure_expire_the_checkout_and_cancel_the_intent() {
+    let world = World::start().await;
+    let reserved_before = world.scalar("SELECT sum(reserved) FROM skus").await;
+    let (id, _) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+
+    expire_holds(&world, &id).await;
+    assert_eq!(world.status(&id).await, "expired");
+    assert_eq!(
+        world.scalar("SELECT sum(reserved) FROM skus").await,
+        reserved_before
+    );
+    // The customer can no longer finish paying for what is no longer held for them.
+    eventually(WAIT, "the PaymentIntent to be canceled", || async {
+        intent_status(&world, &pi).await == "canceled"
+    })
+    .await;
+    let cancels = world
+        .scalar(&format!(
+            "SELECT count(*) FROM payment_transactions WHERE checkout_id = '{id}' AND kind = 'cancel'"
+        ))
+        .await;
+    assert_eq!(cancels, 1);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_3_d_secure_finished_after_expiry_charges_nothing() {
+    // No emulator webhooks: the test decides when the worker hears of the 3DS result.
+    let world = World::without_emulator_webhooks().await;
+    let (id, orders) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    assert_eq!(intent_status(&world, &pi).await, "requires_capture");
+
+    expire_holds(&world, &id).await;
+    eventually(WAIT, "the late authorization to be canceled", || async {
+        intent_status(&world, &pi).await == "canceled"
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "expired");
+    for number in &orders {
+        let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE number = $1")
+            .bind(number)
+            .fetch_one(&world.env.app.pool)
+            .await
+            .expect("order");
+        assert_eq!(status, "cancelled", "order {number}");
+    }
+    assert_eq!(world.ledger().await["payment_intents"][0]["captured"], 0);
+    world.env.stop().await;
+}
+
 #[tokio::test]
 async fn a_stripe_500_is_retried_with_the_same_key_and_charges_once() {
     let world = World::start().await;
