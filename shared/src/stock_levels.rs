@@ -56,19 +56,25 @@ pub struct StockLow {
 /// `stock.low` events it wrote. Locks the SKU rows (in SKU order, like intake), so it
 /// serialises with the alert worker and with other stock changes.
 pub async fn check(tx: &mut PgConnection, skus: &[String]) -> sqlx::Result<Vec<StockLow>> {
-    let levels: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT sku, (stock - reserved)::BIGINT, low_stock_threshold::BIGINT
-         FROM skus WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
+    // One round trip: each SKU's level with the alert levels open for it.
+    let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT s.sku, (s.stock - s.reserved)::BIGINT, s.low_stock_threshold::BIGINT, a.level
+         FROM skus s LEFT JOIN stock_alerts a ON a.sku = s.sku AND a.state = 'open'
+         WHERE s.sku = ANY($1) ORDER BY s.sku FOR UPDATE OF s",
     )
     .bind(skus)
     .fetch_all(&mut *tx)
     .await?;
-    let open: Vec<(String, String)> = sqlx::query_as(
-        "SELECT sku, level FROM stock_alerts WHERE sku = ANY($1) AND state = 'open'",
-    )
-    .bind(skus)
-    .fetch_all(&mut *tx)
-    .await?;
+    let mut levels: Vec<(String, i64, i64)> = Vec::new();
+    let mut open: Vec<(String, String)> = Vec::new();
+    for (sku, available, threshold, level) in rows {
+        if let Some(level) = level {
+            open.push((sku.clone(), level));
+        }
+        if levels.last().is_none_or(|(last, _, _)| *last != sku) {
+            levels.push((sku, available, threshold));
+        }
+    }
 
     let mut written = Vec::new();
     for (sku, available, threshold) in levels {
