@@ -17,14 +17,50 @@ use crate::state::AppState;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// `axum`'s `Path`, answering a bad path parameter with the JSON error.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
 /// `axum`'s `Query`, answering a bad query string with the JSON error.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_encoded_nul("path", parts.uri.path())?;
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_encoded_nul("query", parts.uri.query().unwrap_or_default())?;
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Path and query parameters are percent-decoded into strings that reach SQL (ids, order
+/// numbers, filters), where a NUL makes PostgreSQL fail: refused before any handler
+/// runs. (A raw NUL byte never gets this far: hyper refuses it.)
+fn refuse_encoded_nul(field: &str, raw: &str) -> Result<(), ApiError> {
+    if raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    {
+        Err(ApiError::invalid(
+            field,
+            format!("the {field} contains a NUL character (%00)"),
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
@@ -129,9 +165,57 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "request body must be a JSON object",
             ));
         }
+        refuse_nul(&json)?;
         let value = serde_path_to_error::deserialize(&json)
             .map_err(|err| data_error(&err.path().to_string(), &err.inner().to_string()))?;
         Ok(Self { value, json })
+    }
+}
+
+/// PostgreSQL's text and jsonb cannot hold U+0000, so a NUL anywhere in a JSON document
+/// (a value or a key, however deep) is refused up front, naming where it is, rather than
+/// failing half-way through the handler's writes.
+pub fn refuse_nul(json: &Value) -> Result<(), ApiError> {
+    fn walk(value: &Value, path: &mut String) -> Option<String> {
+        match value {
+            Value::String(s) if s.contains('\0') => Some(path.clone()),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                path.truncate(len);
+                found
+            }),
+            Value::Object(map) => map.iter().find_map(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&key.replace('\0', "\\0"));
+                let found = if key.contains('\0') {
+                    Some(path.clone())
+                } else {
+                    walk(item, path)
+                };
+                path.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    match walk(json, &mut String::new()) {
+        None => Ok(()),
+        Some(field) => {
+            let field = if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            };
+            Err(ApiError::invalid(
+                field.clone(),
+                format!("{field} contains a NUL character (U+0000)"),
+            ))
+        }
     }
 }
 

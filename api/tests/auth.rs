@@ -199,3 +199,149 @@ async fn metrics_are_for_ops_and_count_requests_by_route() {
         "latency histogram"
     );
 }
+
+/// Every operation the OpenAPI description reserves for ops, with every method it lists:
+/// no key is 401 (with `WWW-Authenticate: Bearer`), a storefront key is 403, and neither
+/// changes anything. Driven by the spec, so a new ops route is covered the day it is added.
+#[tokio::test]
+async fn every_ops_operation_in_the_spec_refuses_no_key_and_storefront_keys() {
+    let app = TestApp::spawn().await;
+    let spec: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let before = snapshot(&app).await;
+    let mut walked = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(roles) = operation["security"][0]["bearer"].as_array() else {
+                continue;
+            };
+            if roles != &[json!("ops")] {
+                continue;
+            }
+            // `{number}`, `{id}`, `{sku}`: "1" fits every parameter's type.
+            let concrete: String = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let body = operation["requestBody"]["content"]["application/json"]["examples"]
+                .as_object()
+                .and_then(|examples| examples.values().next())
+                .map(|example| example["value"].clone())
+                .unwrap_or_else(|| {
+                    if operation.get("requestBody").is_some() {
+                        json!({})
+                    } else {
+                        Value::Null
+                    }
+                });
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let name = format!("{method} {concrete}");
+
+            let mut request = app.client.request(method.clone(), app.url(&concrete));
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{name} without a key");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer", "{name}");
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["error"]["code"], "unauthenticated", "{name}");
+
+            let (status, error) =
+                call(&app, &method, &concrete, &body, Some(&app.storefront_key)).await;
+            assert_eq!(status, 403, "{name} with a storefront key");
+            assert_eq!(error["error"]["code"], "forbidden", "{name}");
+            walked.push(name);
+        }
+    }
+    // The walk must have found the ops API, or it would pass on nothing.
+    assert!(walked.len() >= 18, "only {walked:?}");
+    assert!(
+        walked.contains(&"PUT /v1/ops/catalog/1".to_owned()),
+        "{walked:?}"
+    );
+    assert_eq!(
+        snapshot(&app).await,
+        before,
+        "a refused request changed something"
+    );
+}
+
+/// A digest of every row an ops request could write.
+async fn snapshot(app: &TestApp) -> String {
+    let mut digest = String::new();
+    for table in [
+        "stores",
+        "skus",
+        "orders",
+        "manual_placements",
+        "refunds",
+        "dead_letters",
+        "ops_audit",
+        "outbox",
+        "status_history",
+    ] {
+        let rows: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"
+        )))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        digest.push_str(&format!("{table}={rows:?};"));
+    }
+    digest
+}
+
+/// The console's HTML pages and forms (src/console/mod.rs) send anyone without a session
+/// to the sign-in page, API key or not: a Bearer key is not a console session.
+#[tokio::test]
+async fn every_console_route_refuses_a_request_without_a_session() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let routes = [
+        (Method::GET, "/ops"),
+        (Method::GET, "/ops/queue"),
+        (Method::GET, "/ops/orders/{number}"),
+        (Method::POST, "/ops/orders/{number}/{action}"),
+        (Method::GET, "/ops/dead-letters"),
+        (Method::POST, "/ops/dead-letters/{id}/{action}"),
+        (Method::GET, "/ops/stores"),
+        (Method::POST, "/ops/stores/{id}"),
+        (Method::POST, "/ops/skus/{sku}/stock"),
+        (Method::GET, "/ops/stats"),
+        (Method::POST, "/ops/sign-out"),
+    ];
+    // Every console route but the sign-in page itself is in the list above.
+    let source = include_str!("../src/console/mod.rs");
+    for template in source.split('"').filter(|s| s.starts_with("/ops")) {
+        assert!(
+            template == "/ops/sign-in" || routes.iter().any(|(_, r)| *r == template),
+            "console route {template} is not walked here"
+        );
+    }
+    let before = snapshot(&app).await;
+    for (method, template) in routes {
+        let path = template
+            .replace("{number}", "MO-X")
+            .replace("{action}", "claim")
+            .replace("{id}", "1")
+            .replace("{sku}", "NORD-1001");
+        for key in [None, Some(&app.ops_key), Some(&app.storefront_key)] {
+            let mut request = client.request(method.clone(), app.url(&path)).form(&[
+                ("csrf", "x"),
+                ("stock", "0"),
+                ("name", "Hijacked"),
+            ]);
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 303, "{method} {path} with {key:?}");
+            assert_eq!(response.headers()["location"], "/ops/sign-in");
+        }
+    }
+    assert_eq!(snapshot(&app).await, before);
+}

@@ -386,3 +386,65 @@ async fn unknown_routes_and_methods_answer_json() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 }
+
+/// PostgreSQL cannot store U+0000: a NUL in a path parameter, a query parameter or
+/// anywhere in a JSON body (value or key, however deep) used to reach SQL and answer 500.
+/// Found by the fuzz run (tests/fuzz.rs); now a 422 naming where it is, nothing written.
+#[tokio::test]
+async fn a_nul_character_anywhere_is_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let ops = app.ops_key.clone();
+    let gets = [
+        ("/v1/orders/MO-%00X", "path"),
+        ("/v1/checkouts/chk_%00", "path"),
+        ("/v1/ops/placements/MO-%00X", "path"),
+        ("/v1/catalog?store=a%00", "query"),
+        ("/v1/ops/placements?store=a%00", "query"),
+        ("/v1/ops/dead-letters?queue=a%00", "query"),
+    ];
+    for (path, field) in gets {
+        let (status, body) = app.get_json(path, &ops).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{path}: {body}"
+        );
+        assert_eq!(body["error"]["code"], "invalid_field");
+    }
+    let posts = [
+        ("/v1/ops/orders/MO-%00/delivered", json!({}), "path"),
+        ("/v1/ops/orders/MO-%00/refund", json!({}), "path"),
+        (
+            "/v1/ops/placements/MO-%00/failed",
+            json!({"reason": "x"}),
+            "path",
+        ),
+        (
+            "/v1/ops/dead-letters/replay",
+            json!({"queue": "a\u{0}"}),
+            "queue",
+        ),
+        (
+            "/v1/ops/dead-letters/replay",
+            json!({"queue": "a", "x": [{"y\u{0}": 1}]}),
+            "x[0].y\\0",
+        ),
+    ];
+    for (path, body, field) in posts {
+        let (status, answer) = app
+            .send_json(reqwest::Method::POST, path, &ops, &body)
+            .await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{path}: {answer}"
+        );
+    }
+    let response = app
+        .submit("nul", &with(|b| b["customer"]["name"] = json!("Jane\u{0}")))
+        .await;
+    assert_eq!(response.status(), 422);
+    for table in ["checkouts", "idempotency_keys", "ops_audit", "outbox"] {
+        assert_eq!(app.count(table).await, 0, "{table} must stay empty");
+    }
+}

@@ -55,6 +55,7 @@ pub async fn receive(
     })?;
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    crate::extract::refuse_nul(&payload)?;
     let event: Event = serde_json::from_value(payload.clone())
         .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
     let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);

@@ -1,0 +1,45 @@
+"""Schemathesis hooks for the fuzz run (api/tests/fuzz.rs).
+
+Stripe signs each webhook over its raw body, so a generated body with a made-up
+`Stripe-Signature` can only ever be refused. For cases whose headers are not the
+deliberately broken part, sign the exact bytes that will be sent with the run's
+webhook secret, so the fuzzer reaches past the signature check into parsing and storing.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import time
+
+import schemathesis
+from schemathesis.core import NOT_SET
+from schemathesis.core.parameters import ParameterLocation
+
+SECRET = os.environ["FUZZ_WEBHOOK_SECRET"].encode()
+
+
+def _raw_body(case):
+    if isinstance(case.body, bytes):
+        return case.body
+    # What requests sends for `json=`: json.dumps(..., allow_nan=False), UTF-8.
+    return json.dumps(case.body, allow_nan=False).encode()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path != "/v1/webhooks/stripe" or case.body is NOT_SET:
+        return
+    if case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER):
+        return
+    if case.media_type and not case.media_type.startswith("application/json"):
+        return
+    try:
+        raw = _raw_body(case)
+    except ValueError:
+        return
+    now = int(time.time())
+    digest = hmac.new(SECRET, f"{now}.".encode() + raw, hashlib.sha256).hexdigest()
+    headers = dict(case.headers or {})
+    headers["Stripe-Signature"] = f"t={now},v1={digest}"
+    case.headers = headers
