@@ -182,4 +182,24 @@ async fn forms_without_the_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 422);
     assert!(response.text().await.unwrap().contains("whole number"));
+
+    // A NUL character (which PostgreSQL cannot store) is refused before any query.
+    let response = client
+        .post(app.url(&format!("/ops/orders/{number}/placed")))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("store_order_number", "R-1\0"),
+            ("total_paid", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("NUL character"));
+    let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE number = $1")
+        .bind(&number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "awaiting_manual", "nothing was written");
 }

@@ -4,6 +4,7 @@
 //! actor (`key:<principal>`) in the audit trail. Its routes are HTML, not part of the
 //! JSON API, so they are not in api/openapi.json.
 
+mod form;
 mod pages;
 pub mod session;
 

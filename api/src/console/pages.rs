@@ -1,9 +1,7 @@
 //! The console's pages and form handlers. Every POST checks the session's CSRF token
 //! first; a refused action re-renders with a plain-words error and a 4xx status.
 
-use std::collections::HashMap;
-
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cartwright_shared::ids::new_secret;
@@ -12,6 +10,7 @@ use cartwright_shared::queue::dead_letters;
 use minijinja::context;
 use serde_json::{Value, json};
 
+use super::form::{ConsoleForm, Fields};
 use super::session::{self, PRE_CSRF_COOKIE, SESSION_COOKIE, Session};
 use super::{error_page, render};
 use crate::error::ApiError;
@@ -20,8 +19,6 @@ use crate::placement::{self, Filter};
 use crate::routes::ops_placements::PlacedBody;
 use crate::state::AppState;
 use crate::validate::{optional_text, required_text};
-
-type Fields = HashMap<String, String>;
 
 fn field(fields: &Fields, name: &str) -> Option<String> {
     fields.get(name).cloned()
@@ -89,7 +86,7 @@ pub async fn sign_in_form(headers: HeaderMap) -> Response {
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     let expected = session::cookie(&headers, PRE_CSRF_COOKIE).unwrap_or_default();
     if !session::tokens_match(&expected, fields.get("csrf").map(String::as_str)) {
@@ -142,7 +139,7 @@ pub async fn sign_out(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
@@ -168,7 +165,7 @@ async fn store_ids(state: &AppState) -> Vec<String> {
 pub async fn queue(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Fields>,
 ) -> Response {
     let get = |k: &str| query.get(k).cloned();
     let filter = Filter::parse(get("status"), get("store"), get("reason"), None, Some(200));
@@ -279,7 +276,7 @@ pub async fn order(
     State(state): State<AppState>,
     session: Session,
     Path(number): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Fields>,
 ) -> Response {
     let notice = query.get("done").map(|d| match d.as_str() {
         "claim" => "Claimed: the order is yours while the lease lasts.".to_owned(),
@@ -302,7 +299,7 @@ pub async fn order_action(
     State(state): State<AppState>,
     session: Session,
     Path((number, action)): Path<(String, String)>,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
@@ -366,7 +363,7 @@ pub async fn order_action(
 pub async fn dead_letters(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Fields>,
 ) -> Response {
     let rows = dead_letters::list(
         &state.pool,
@@ -411,7 +408,7 @@ pub async fn dead_letter_action(
     State(state): State<AppState>,
     session: Session,
     Path((id, action)): Path<(i64, String)>,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
@@ -438,7 +435,7 @@ pub async fn dead_letter_action(
 pub async fn stores(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Fields>,
 ) -> Response {
     stores_page(
         &state,
@@ -509,7 +506,7 @@ pub async fn store_update(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
@@ -590,7 +587,7 @@ pub async fn restock(
     State(state): State<AppState>,
     session: Session,
     Path(sku): Path<String>,
-    Form(fields): Form<Fields>,
+    ConsoleForm(fields): ConsoleForm,
 ) -> Response {
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
