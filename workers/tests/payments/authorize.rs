@@ -81,21 +81,14 @@ async fn a_declined_card_fails_the_payment_and_returns_the_stock() {
 #[tokio::test]
 async fn three_d_secure_waits_for_the_customer_then_a_webhook_completes_it() {
     let world = World::start().await;
-    let (id, orders) = world.submit("pm_card_authenticationRequired").await;
-    world.wait_for(&id, "requires_action").await;
+    let (id, orders, pi) = world.waiting_for_3ds().await;
     let view = world.checkout(&id).await;
     let secret = view["client_secret"]
         .as_str()
         .expect("client_secret while 3DS is pending");
     assert!(secret.starts_with("pi_"));
 
-    let pi = world.payment_intent_id(&id).await;
-    world
-        .control(
-            &format!("/_emulator/payment_intents/{pi}/3ds"),
-            json!({"outcome": "succeed"}),
-        )
-        .await;
+    world.pass_3ds(&pi).await;
     // The emulator's signed webhook reaches the API; the stripe-events worker re-reads
     // the PaymentIntent and authorizes the checkout.
     world.wait_for(&id, "authorized").await;
@@ -142,9 +135,7 @@ async fn intent_status(world: &World, pi: &str) -> String {
 async fn holds_running_out_during_3_d_secure_expire_the_checkout_and_cancel_the_intent() {
     let world = World::start().await;
     let reserved_before = world.scalar("SELECT sum(reserved) FROM skus").await;
-    let (id, _) = world.submit("pm_card_authenticationRequired").await;
-    world.wait_for(&id, "requires_action").await;
-    let pi = world.payment_intent_id(&id).await;
+    let (id, _, pi) = world.waiting_for_3ds().await;
 
     expire_holds(&world, &id).await;
     assert_eq!(world.status(&id).await, "expired");
@@ -170,15 +161,8 @@ async fn holds_running_out_during_3_d_secure_expire_the_checkout_and_cancel_the_
 async fn a_3_d_secure_finished_after_expiry_charges_nothing() {
     // No emulator webhooks: the test decides when the worker hears of the 3DS result.
     let world = World::without_emulator_webhooks().await;
-    let (id, orders) = world.submit("pm_card_authenticationRequired").await;
-    world.wait_for(&id, "requires_action").await;
-    let pi = world.payment_intent_id(&id).await;
-    world
-        .control(
-            &format!("/_emulator/payment_intents/{pi}/3ds"),
-            json!({"outcome": "succeed"}),
-        )
-        .await;
+    let (id, orders, pi) = world.waiting_for_3ds().await;
+    world.pass_3ds(&pi).await;
     assert_eq!(intent_status(&world, &pi).await, "requires_capture");
 
     expire_holds(&world, &id).await;

@@ -174,6 +174,24 @@ impl World {
         tx.commit().await.expect("commit");
     }
 
+    /// A checkout submitted with a card that needs 3-D Secure, waiting for the
+    /// customer: its id, its order numbers and its PaymentIntent.
+    pub async fn waiting_for_3ds(&self) -> (String, Vec<String>, String) {
+        let (id, orders) = self.submit("pm_card_authenticationRequired").await;
+        self.wait_for(&id, "requires_action").await;
+        let pi = self.payment_intent_id(&id).await;
+        (id, orders, pi)
+    }
+
+    /// The customer passes 3-D Secure at the emulator.
+    pub async fn pass_3ds(&self, pi: &str) {
+        self.control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    }
+
     pub async fn payment_intent_id(&self, checkout_id: &str) -> String {
         sqlx::query_scalar("SELECT payment_intent_id FROM checkouts WHERE id = $1")
             .bind(checkout_id)

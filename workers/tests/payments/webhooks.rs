@@ -174,16 +174,9 @@ fn documented_event(pi: &str) -> String {
 #[tokio::test]
 async fn an_event_in_stripes_documented_format_is_accepted_and_applied() {
     let world = World::without_emulator_webhooks().await;
-    let (id, _) = world.submit("pm_card_authenticationRequired").await;
-    world.wait_for(&id, "requires_action").await;
-    let pi = world.payment_intent_id(&id).await;
+    let (id, _, pi) = world.waiting_for_3ds().await;
     // The customer passes 3-D Secure; only this (documented-format) event tells us.
-    world
-        .control(
-            &format!("/_emulator/payment_intents/{pi}/3ds"),
-            json!({"outcome": "succeed"}),
-        )
-        .await;
+    world.pass_3ds(&pi).await;
     assert_eq!(world.status(&id).await, "requires_action");
     let body = documented_event(&pi);
     let response = world
