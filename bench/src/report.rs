@@ -15,6 +15,7 @@ use cartwright_bench::results::{
 };
 use clap::{Parser, Subcommand};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 #[derive(Parser)]
 struct Cli {
@@ -319,6 +320,11 @@ const COLOURS: [RGBColor; 4] = [
 ];
 const SIZE: (u32, u32) = (900, 560);
 
+/// Text centred above the point it is drawn at.
+fn centred(size: u32) -> TextStyle<'static> {
+    TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom))
+}
+
 type Draw<E> = Result<(), DrawingAreaErrorKind<E>>;
 
 fn plot_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
@@ -353,6 +359,7 @@ fn throughput_plot(dir: &Path, series: &[(&str, &[Level])]) -> anyhow::Result<Pa
             .configure_mesh()
             .x_desc("concurrent clients")
             .y_desc("per second (checkouts, or transactions)")
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()?;
         for (i, (name, levels)) in series.iter().enumerate() {
@@ -452,11 +459,13 @@ fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..top)?;
+            // Discrete ranges are inclusive: 0..n-1 is n bars.
+            .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0f64..top)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .y_desc("messages per second")
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_label_formatter(&|x| match x {
                 SegmentValue::CenterOf(i) => consumers
                     .get(*i)
@@ -480,8 +489,8 @@ fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<
         chart.draw_series(consumers.iter().enumerate().map(|(i, c)| {
             Text::new(
                 format!("{:.0}/s", c.per_second),
-                (SegmentValue::CenterOf(i), c.per_second + top * 0.02),
-                ("sans-serif", 18),
+                (SegmentValue::CenterOf(i), c.per_second + top * 0.01),
+                centred(18),
             )
         }))?;
         root.present()
@@ -516,7 +525,16 @@ fn browser_plot(dir: &Path, browser: &Browser) -> anyhow::Result<PathBuf> {
             .configure_mesh()
             .x_desc("browser sessions (pool size)")
             .y_desc("orders per minute")
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            // Pool sizes are whole: label only the whole ticks.
+            .x_labels(20)
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .draw()?;
         let points: Vec<(f64, f64)> = browser
             .levels
@@ -532,8 +550,8 @@ fn browser_plot(dir: &Path, browser: &Browser) -> anyhow::Result<PathBuf> {
         chart.draw_series(browser.levels.iter().map(|l| {
             Text::new(
                 format!("{:.2} s/order", l.seconds_per_order),
-                (l.pool as f64, l.orders_per_minute + top * 0.03),
-                ("sans-serif", 16),
+                (l.pool as f64, l.orders_per_minute + top * 0.02),
+                centred(16),
             )
         }))?;
         root.present()
