@@ -10,9 +10,11 @@
 //! idempotency lock and store, catalog read, stock reservation, checkout, order, lines,
 //! hold, audit rows and outbox message, all in one commit.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cartwright_bench::results::{self, Level, Levels};
 use clap::Parser;
 use serde_json::json;
 
@@ -34,16 +36,9 @@ struct Args {
     /// Seconds measured per level (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-}
-
-struct Level {
-    clients: usize,
-    accepted: usize,
-    errors: usize,
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+    /// Also write the levels to `<dir>/intake.json` (for `report`).
+    #[arg(long)]
+    results: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -72,23 +67,16 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("| clients | accepted | errors | checkouts/s | p50 ms | p99 ms | max ms |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for l in levels {
+    for l in &levels {
         println!(
             "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-            l.clients,
-            l.accepted,
-            l.errors,
-            l.per_second,
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.max)
+            l.clients, l.accepted, l.errors, l.per_second, l.p50_ms, l.p99_ms, l.max_ms
         );
     }
+    if let Some(dir) = &args.results {
+        results::write(dir, "intake", &Levels { levels })?;
+    }
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 async fn run(
@@ -142,20 +130,16 @@ async fn run(
         errors += e;
     }
     let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_unstable_by(f64::total_cmp);
     Ok(Level {
         clients,
-        accepted: latencies.len(),
+        connections: None,
+        accepted: ms.len(),
         errors,
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-        max: latencies.last().copied().unwrap_or_default(),
+        per_second: ms.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: results::quantile(&ms, 0.50),
+        p99_ms: results::quantile(&ms, 0.99),
+        max_ms: ms.last().copied().unwrap_or_default(),
     })
 }

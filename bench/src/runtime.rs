@@ -9,11 +9,13 @@
 //! of "never applied twice"). Both read from a queue filled beforehand, so publishing
 //! is not measured.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use cartwright_bench::results::{self, Consumers};
 use cartwright_shared::config::Config;
 use cartwright_shared::db;
 use cartwright_shared::queue::broker::{self, Outgoing, Publisher};
@@ -34,6 +36,9 @@ struct Args {
     messages: u64,
     #[arg(long, default_value_t = 32)]
     prefetch: u16,
+    /// Also write both rates to `<dir>/runtime.json` (for `report`).
+    #[arg(long)]
+    results: Option<PathBuf>,
 }
 
 struct Noop(Arc<AtomicU64>);
@@ -133,6 +138,19 @@ async fn main() -> anyhow::Result<()> {
         args.messages, args.prefetch
     );
     println!("\nruntime / bare = {:.2}", runtime_rate / bare_rate);
+    if let Some(dir) = &args.results {
+        let consumer = |name: &str, rate| results::Consumer {
+            consumer: name.to_owned(),
+            messages: args.messages,
+            prefetch: args.prefetch,
+            per_second: rate,
+        };
+        let consumers = vec![
+            consumer("Cartwright runtime", runtime_rate),
+            consumer("bare lapin", bare_rate),
+        ];
+        results::write(dir, "runtime", &Consumers { consumers })?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,561 @@
+//! Reads the result files the bench programs wrote and prints one table; writes the
+//! same table as a markdown fragment (pasted into BENCHMARKS.md) and PNG plots.
+//!
+//!   report show --results bench/results --plots docs/bench
+//!   report pgbench --results bench/results --clients 8 --connections 8 --seconds 10 pgbench_log.*
+//!
+//! `pgbench` turns the per-transaction logs of one pgbench run (`pgbench -l`) into a
+//! level of `pgbench.json`, so the database ceiling has the same percentiles as intake.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cartwright_bench::results::{
+    self, Browser, Consumers, EndToEnd, Level, Levels, Recovery, Stripe,
+};
+use clap::{Parser, Subcommand};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the table; write `results.md` and the plots.
+    Show {
+        #[arg(long, default_value = "bench/results")]
+        results: PathBuf,
+        /// Where the PNG plots go.
+        #[arg(long, default_value = "bench/results")]
+        plots: PathBuf,
+        /// A TrueType font for the plots' text.
+        #[arg(
+            long,
+            env = "BENCH_FONT",
+            default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+        )]
+        font: PathBuf,
+    },
+    /// Add one level to `pgbench.json` from pgbench's per-transaction logs.
+    Pgbench {
+        #[arg(long, default_value = "bench/results")]
+        results: PathBuf,
+        /// The intake concurrency this level stands for.
+        #[arg(long)]
+        clients: usize,
+        /// pgbench's own clients (-c), each one connection.
+        #[arg(long)]
+        connections: usize,
+        /// The run's length (pgbench -T).
+        #[arg(long)]
+        seconds: f64,
+        /// Transactions that failed (from pgbench's summary).
+        #[arg(long, default_value_t = 0)]
+        failed: usize,
+        logs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Show {
+            results,
+            plots,
+            font,
+        } => show(&results, &plots, &font),
+        Command::Pgbench {
+            results,
+            clients,
+            connections,
+            seconds,
+            failed,
+            logs,
+        } => pgbench(&results, (clients, connections), seconds, failed, &logs),
+    }
+}
+
+fn pgbench(
+    dir: &Path,
+    (clients, connections): (usize, usize),
+    seconds: f64,
+    failed: usize,
+    logs: &[PathBuf],
+) -> anyhow::Result<()> {
+    // Log lines: client_id transaction_no time_us script_no epoch epoch_us.
+    let mut ms = Vec::new();
+    for log in logs {
+        let text = std::fs::read_to_string(log).with_context(|| log.display().to_string())?;
+        for line in text.lines() {
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|t| t.parse::<f64>().ok())
+            {
+                ms.push(us / 1000.0);
+            }
+        }
+    }
+    ms.sort_unstable_by(f64::total_cmp);
+    let level = Level {
+        clients,
+        connections: (connections < clients).then_some(connections),
+        accepted: ms.len(),
+        errors: failed,
+        per_second: ms.len() as f64 / seconds,
+        p50_ms: results::quantile(&ms, 0.50),
+        p99_ms: results::quantile(&ms, 0.99),
+        max_ms: ms.last().copied().unwrap_or_default(),
+    };
+    let mut levels = results::read::<Levels>(dir, "pgbench")?.unwrap_or(Levels { levels: vec![] });
+    levels.levels.retain(|l| l.clients != clients);
+    levels.levels.push(level);
+    levels.levels.sort_by_key(|l| l.clients);
+    results::write(dir, "pgbench", &levels)
+}
+
+struct Found {
+    intake: Option<Levels>,
+    pgbench: Option<Levels>,
+    runtime: Option<Consumers>,
+    celery: Option<Consumers>,
+    e2e: Option<EndToEnd>,
+    stripe: Option<Stripe>,
+    browser: Option<Browser>,
+    recovery: Option<Recovery>,
+}
+
+fn show(dir: &Path, plots: &Path, font: &Path) -> anyhow::Result<()> {
+    let found = Found {
+        intake: results::read(dir, "intake")?,
+        pgbench: results::read(dir, "pgbench")?,
+        runtime: results::read(dir, "runtime")?,
+        celery: results::read(dir, "celery")?,
+        e2e: results::read(dir, "e2e")?,
+        stripe: results::read(dir, "stripe")?,
+        browser: results::read(dir, "browser")?,
+        recovery: results::read(dir, "recovery")?,
+    };
+    let markdown = markdown(&found);
+    print!("{markdown}");
+    std::fs::write(dir.join("results.md"), &markdown)?;
+
+    let bytes = std::fs::read(font).with_context(|| {
+        format!(
+            "font {} (apt install fonts-dejavu-core, or set BENCH_FONT)",
+            font.display()
+        )
+    })?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes.leak())
+        .map_err(|_| anyhow::anyhow!("{} is not a usable font", font.display()))?;
+    std::fs::create_dir_all(plots)?;
+    let mut written = Vec::new();
+    let intake_series: Vec<(&str, &[Level])> = [
+        ("intake API", found.intake.as_ref()),
+        ("pgbench, same statements", found.pgbench.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, l)| l.map(|l| (name, l.levels.as_slice())))
+    .collect();
+    if !intake_series.is_empty() {
+        written.push(throughput_plot(plots, &intake_series)?);
+        written.push(latency_plot(plots, &intake_series)?);
+    }
+    let consumers: Vec<&results::Consumer> = [found.runtime.as_ref(), found.celery.as_ref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|c| &c.consumers)
+        .collect();
+    if !consumers.is_empty() {
+        written.push(runtime_plot(plots, &consumers)?);
+    }
+    if let Some(browser) = &found.browser {
+        written.push(browser_plot(plots, browser)?);
+    }
+    for file in written {
+        println!("plot: {}", file.display());
+    }
+    println!("table: {}", dir.join("results.md").display());
+    Ok(())
+}
+
+fn markdown(f: &Found) -> String {
+    let mut md = String::new();
+    let mut line = |s: String| {
+        md.push_str(&s);
+        md.push('\n');
+    };
+    if f.intake.is_some() || f.pgbench.is_some() {
+        line("### Intake against the database's ceiling\n".into());
+        line(
+            "| load | clients | accepted | errors | per second | p50 ms | p99 ms | max ms |".into(),
+        );
+        line("|---|---:|---:|---:|---:|---:|---:|---:|".into());
+        for (name, levels) in [
+            ("intake API (checkouts)", &f.intake),
+            ("pgbench (transactions)", &f.pgbench),
+        ] {
+            for l in levels.iter().flat_map(|l| &l.levels) {
+                let clients = match l.connections {
+                    Some(c) => format!("{} ({c} connections)", l.clients),
+                    None => l.clients.to_string(),
+                };
+                line(format!(
+                    "| {name} | {clients} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                    l.accepted, l.errors, l.per_second, l.p50_ms, l.p99_ms, l.max_ms
+                ));
+            }
+        }
+        line(String::new());
+    }
+    let consumers: Vec<&results::Consumer> = [&f.runtime, &f.celery]
+        .into_iter()
+        .flatten()
+        .flat_map(|c| &c.consumers)
+        .collect();
+    if !consumers.is_empty() {
+        line("### Consumer runtime, no-op handler\n".into());
+        line("| consumer | messages | prefetch | messages/s |".into());
+        line("|---|---:|---:|---:|".into());
+        for c in consumers {
+            line(format!(
+                "| {} | {} | {} | {:.0} |",
+                c.consumer, c.messages, c.prefetch, c.per_second
+            ));
+        }
+        line(String::new());
+    }
+    if f.e2e.is_some() || f.stripe.is_some() {
+        line("### End to end\n".into());
+        line("| measure | count | seconds | per second |".into());
+        line("|---|---:|---:|---:|".into());
+        if let Some(e) = &f.e2e {
+            let rate = |s: f64| e.checkouts as f64 / s;
+            line(format!(
+                "| checkouts accepted | {} | {:.1} | {:.1} |",
+                e.checkouts,
+                e.submit_seconds,
+                rate(e.submit_seconds)
+            ));
+            line(format!(
+                "| checkouts with every order routed | {} | {:.1} | {:.2} |",
+                e.checkouts,
+                e.routed_seconds,
+                rate(e.routed_seconds)
+            ));
+            line(format!(
+                "| checkouts captured (orders bought by the browser worker) | {} | {:.1} | {:.2} |",
+                e.checkouts,
+                e.captured_seconds,
+                rate(e.captured_seconds)
+            ));
+        }
+        if let Some(s) = &f.stripe {
+            line(format!(
+                "| Stripe emulator alone: authorize + capture, {} at once | {} | {:.1} | {:.1} |",
+                s.concurrency,
+                s.payments,
+                s.seconds,
+                s.payments as f64 / s.seconds
+            ));
+        }
+        line(String::new());
+        if let Some(e) = &f.e2e {
+            line("### Memory (VmRSS)\n".into());
+            line("| process | idle MiB | peak under the end-to-end load MiB |".into());
+            line("|---|---:|---:|".into());
+            for m in &e.memory {
+                line(format!(
+                    "| {} | {:.1} | {:.1} |",
+                    m.process,
+                    m.idle_kib as f64 / 1024.0,
+                    m.peak_kib as f64 / 1024.0
+                ));
+            }
+            line(String::new());
+        }
+    }
+    if let Some(b) = &f.browser {
+        line("### Browser placement\n".into());
+        line(format!(
+            "One warm session, one order at a time: {:.2} s per order.\n",
+            b.warm_seconds_per_order
+        ));
+        line("| pool size | orders | s per order | orders per minute |".into());
+        line("|---:|---:|---:|---:|".into());
+        for l in &b.levels {
+            line(format!(
+                "| {} | {} | {:.2} | {:.1} |",
+                l.pool, l.orders, l.seconds_per_order, l.orders_per_minute
+            ));
+        }
+        line(String::new());
+    }
+    if let Some(r) = &f.recovery {
+        line("### Recovery after a broker outage\n".into());
+        line(
+            "| backlog (messages) | first handled after s | drained after s | messages/s |".into(),
+        );
+        line("|---:|---:|---:|---:|".into());
+        line(format!(
+            "| {} | {:.1} | {:.1} | {:.0} |",
+            r.messages,
+            r.reconnect_seconds,
+            r.drain_seconds,
+            r.messages as f64 / r.drain_seconds
+        ));
+        line(String::new());
+    }
+    md
+}
+
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+];
+const SIZE: (u32, u32) = (900, 560);
+
+/// Text centred above the point it is drawn at.
+fn centred(size: u32) -> TextStyle<'static> {
+    TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom))
+}
+
+type Draw<E> = Result<(), DrawingAreaErrorKind<E>>;
+
+fn plot_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow::anyhow!("drawing: {e}")
+}
+
+fn max_clients(series: &[(&str, &[Level])]) -> f64 {
+    series
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|l| l.clients as f64))
+        .fold(1.0, f64::max)
+}
+
+/// Throughput against concurrency, clients on a log axis (1, 8, 32, 128).
+fn throughput_plot(dir: &Path, series: &[(&str, &[Level])]) -> anyhow::Result<PathBuf> {
+    let file = dir.join("intake-throughput.png");
+    let top = series
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|l| l.per_second))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let draw = || -> Draw<_> {
+        let root = BitMapBackend::new(&file, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Intake throughput against concurrency", ("sans-serif", 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((1f64..max_clients(series) * 1.2).log_scale(), 0f64..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrent clients")
+            .y_desc("per second (checkouts, or transactions)")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()?;
+        for (i, (name, levels)) in series.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let points: Vec<(f64, f64)> = levels
+                .iter()
+                .map(|l| (l.clients as f64, l.per_second))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        root.present()
+    };
+    draw().map_err(plot_error)?;
+    Ok(file)
+}
+
+/// p50 and p99 latency against concurrency, both axes logarithmic.
+fn latency_plot(dir: &Path, series: &[(&str, &[Level])]) -> anyhow::Result<PathBuf> {
+    let file = dir.join("intake-latency.png");
+    let all = || series.iter().flat_map(|(_, l)| l.iter());
+    let top = all().map(|l| l.p99_ms).fold(1.0, f64::max) * 1.5;
+    let bottom = all().map(|l| l.p50_ms).fold(top, f64::min).max(0.01) / 1.5;
+    let draw = || -> Draw<_> {
+        let root = BitMapBackend::new(&file, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Intake latency against concurrency", ("sans-serif", 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                (1f64..max_clients(series) * 1.2).log_scale(),
+                (bottom..top).log_scale(),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrent clients")
+            .y_desc("latency, ms")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .draw()?;
+        for (i, (name, levels)) in series.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            for (quantile, dashed, pick) in [
+                ("p50", false, (|l: &Level| l.p50_ms) as fn(&Level) -> f64),
+                ("p99", true, |l: &Level| l.p99_ms),
+            ] {
+                let points: Vec<(f64, f64)> =
+                    levels.iter().map(|l| (l.clients as f64, pick(l))).collect();
+                let width = if dashed { 1 } else { 3 };
+                chart
+                    .draw_series(LineSeries::new(points.clone(), colour.stroke_width(width)))?
+                    .label(format!("{name} {quantile}"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width))
+                    });
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()?;
+        root.present()
+    };
+    draw().map_err(plot_error)?;
+    Ok(file)
+}
+
+/// Messages per second of each consumer, as bars.
+fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<PathBuf> {
+    let file = dir.join("runtime.png");
+    let top = consumers.iter().map(|c| c.per_second).fold(1.0, f64::max) * 1.15;
+    let n = consumers.len();
+    let draw = || -> Draw<_> {
+        let root = BitMapBackend::new(&file, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Consumers: no-op handler, same queue kind and prefetch",
+                ("sans-serif", 24),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            // Discrete ranges are inclusive: 0..n-1 is n bars.
+            .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0f64..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc("messages per second")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => consumers
+                    .get(*i)
+                    .map(|c| c.consumer.clone())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()?;
+        chart.draw_series(consumers.iter().enumerate().map(|(i, c)| {
+            let colour = COLOURS[i % COLOURS.len()];
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), c.per_second),
+                ],
+                colour.filled(),
+            );
+            bar.set_margin(0, 0, 30, 30);
+            bar
+        }))?;
+        chart.draw_series(consumers.iter().enumerate().map(|(i, c)| {
+            Text::new(
+                format!("{:.0}/s", c.per_second),
+                (SegmentValue::CenterOf(i), c.per_second + top * 0.01),
+                centred(18),
+            )
+        }))?;
+        root.present()
+    };
+    draw().map_err(plot_error)?;
+    Ok(file)
+}
+
+/// Orders per minute by browser pool size.
+fn browser_plot(dir: &Path, browser: &Browser) -> anyhow::Result<PathBuf> {
+    let file = dir.join("browser.png");
+    let top = browser
+        .levels
+        .iter()
+        .map(|l| l.orders_per_minute)
+        .fold(1.0, f64::max)
+        * 1.15;
+    let right = browser.levels.iter().map(|l| l.pool).max().unwrap_or(1) as f64 + 0.5;
+    let draw = || -> Draw<_> {
+        let root = BitMapBackend::new(&file, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Browser placement: orders per minute by pool size",
+                ("sans-serif", 24),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5f64..right, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("browser sessions (pool size)")
+            .y_desc("orders per minute")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            // Pool sizes are whole: label only the whole ticks.
+            .x_labels(20)
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .draw()?;
+        let points: Vec<(f64, f64)> = browser
+            .levels
+            .iter()
+            .map(|l| (l.pool as f64, l.orders_per_minute))
+            .collect();
+        chart.draw_series(LineSeries::new(points.clone(), COLOURS[0].stroke_width(2)))?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 4, COLOURS[0].filled())),
+        )?;
+        chart.draw_series(browser.levels.iter().map(|l| {
+            Text::new(
+                format!("{:.2} s/order", l.seconds_per_order),
+                (l.pool as f64, l.orders_per_minute + top * 0.02),
+                centred(16),
+            )
+        }))?;
+        root.present()
+    };
+    draw().map_err(plot_error)?;
+    Ok(file)
+}
