@@ -54,6 +54,12 @@ pub async fn check(s: Sources<'_>, report: &mut Report) -> anyhow::Result<()> {
     let accepted: Vec<String> = s.intake.accepted.keys().cloned().collect();
     report.accepted = accepted.len();
     report.out_of_stock = s.intake.out_of_stock;
+    for &index in s.intake.accepted.values() {
+        *report
+            .payments_planned
+            .entry(s.plans[index].payment)
+            .or_default() += 1;
+    }
     report.refused = s.intake.refused.clone();
     report.gave_up = s.intake.gave_up;
     report.lost = not_final(pool, &accepted).await?;

@@ -43,7 +43,7 @@ impl DrillOptions {
             checkouts,
             seed,
             duration: Duration::from_secs(40 + checkouts as u64 / 4),
-            quiet_timeout: Duration::from_secs(240 + checkouts as u64 / 2),
+            quiet_timeout: Duration::from_secs(300 + checkouts as u64 * 3 / 2),
             work_dir: std::env::temp_dir().join(format!("cartwright-drill-{seed}")),
         }
     }
@@ -59,6 +59,8 @@ pub struct Report {
     pub gave_up: usize,
     pub lost: Vec<String>,
     pub missing_rows: usize,
+    /// Accepted checkouts by payment scenario.
+    pub payments_planned: BTreeMap<&'static str, usize>,
     pub checkouts_by_status: BTreeMap<String, usize>,
     pub orders_by_status: BTreeMap<String, usize>,
     pub payment_intents: usize,
@@ -146,6 +148,9 @@ impl fmt::Display for Report {
         )?;
         row(f, "refused otherwise", self.refused.len().to_string())?;
         row(f, "no answer within 120 s", self.gave_up.to_string())?;
+        for (payment, n) in &self.payments_planned {
+            row(f, &format!("accepted, paid with: {payment}"), n.to_string())?;
+        }
         for (status, n) in &self.checkouts_by_status {
             row(f, &format!("checkouts {status}"), n.to_string())?;
         }

@@ -309,7 +309,6 @@ impl Stack {
                 "BROWSER_STORE_URLS".into(),
                 format!("nordwind={retailer_url}/nordwind,rackhouse={retailer_url}/rackhouse"),
             ),
-            ("BROWSER_POOL_SIZE".into(), "2".into()),
             ("BROWSER_STEP_TIMEOUT_MS".into(), "10000".into()),
             ("RUST_LOG".into(), "info".into()),
         ];
