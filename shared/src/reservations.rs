@@ -68,17 +68,21 @@ async fn release_batch(pool: &PgPool) -> sqlx::Result<Reaped> {
     // A checkout still waiting for payment when its holds run out can no longer be
     // fulfilled as priced: it expires, and so do its orders.
     let checkout_ids: Vec<String> = expired.iter().map(|r| r.1.clone()).collect();
-    let expired_checkouts: Vec<(String,)> = sqlx::query_as(
-        "UPDATE checkouts SET status = $2, updated_at = now()
-         WHERE id = ANY($1) AND status = $3 RETURNING id",
+    // Waiting includes 3-D Secure: a customer who never finishes the challenge must not
+    // leave the checkout open forever (the drill found it so, docs/reliability.md).
+    let expired_checkouts: Vec<(String, String)> = sqlx::query_as(
+        "UPDATE checkouts c SET status = $2, updated_at = now()
+         FROM checkouts old
+         WHERE c.id = old.id AND c.id = ANY($1) AND c.status = ANY($3)
+         RETURNING c.id, old.status",
     )
     .bind(&checkout_ids)
     .bind(status::checkout::EXPIRED)
-    .bind(status::checkout::PENDING)
+    .bind([status::checkout::PENDING, status::checkout::REQUIRES_ACTION])
     .fetch_all(&mut *tx)
     .await?;
-    for (checkout_id,) in &expired_checkouts {
-        expire_checkout(&mut tx, checkout_id).await?;
+    for (checkout_id, from) in &expired_checkouts {
+        expire_checkout(&mut tx, checkout_id, from).await?;
     }
     tx.commit().await?;
     Ok(Reaped {
@@ -87,14 +91,18 @@ async fn release_batch(pool: &PgPool) -> sqlx::Result<Reaped> {
     })
 }
 
-async fn expire_checkout(tx: &mut sqlx::PgConnection, checkout_id: &str) -> sqlx::Result<()> {
+async fn expire_checkout(
+    tx: &mut sqlx::PgConnection,
+    checkout_id: &str,
+    from: &str,
+) -> sqlx::Result<()> {
     const REASON: &str = "stock hold expired before payment";
     status::record(
         tx,
         Transition {
             checkout_id,
             order_number: None,
-            from: Some(status::checkout::PENDING),
+            from: Some(from),
             to: status::checkout::EXPIRED,
             actor: actor::SYSTEM_REAPER,
             reason: Some(REASON),
