@@ -41,7 +41,13 @@ async fn main() -> anyhow::Result<()> {
         options.checkouts,
         options.work_dir.display()
     );
-    let report = cartwright_drill::run(options).await?;
+    // Ctrl-C or SIGTERM drops the run, and with it every process the drill started.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let report = tokio::select! {
+        report = cartwright_drill::run(options) => report?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        _ = term.recv() => anyhow::bail!("terminated"),
+    };
     println!("{report}");
     if !report.is_clean() {
         std::process::exit(1);
