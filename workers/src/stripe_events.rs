@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
-use cartwright_shared::status::{self, Transition};
+use cartwright_shared::status::{self, Transition, checkout as checkout_status};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,6 +86,12 @@ impl StripeEvents {
             .is_some_and(|own| own != id)
         {
             return Ok(());
+        }
+        if current.status == checkout_status::EXPIRED {
+            // The customer finished 3-D Secure after the holds ran out: the checkout
+            // cannot be bought any more, so the money must not stay held on the card.
+            drop(tx);
+            return authorize::release_unwanted(ctx, &self.stripe, &current, &pi).await;
         }
         authorize::apply_intent(&mut tx, &current, &pi, ACTOR).await?;
         ctx.commit(tx).await?;

@@ -243,7 +243,7 @@ pub async fn failed(
 }
 
 /// A PaymentIntent for a checkout that no longer wants it: cancel its authorization.
-async fn release_unwanted(
+pub async fn release_unwanted(
     ctx: &mut Context,
     stripe: &Stripe,
     checkout: &Checkout,

@@ -247,3 +247,42 @@ async fn a_dispute_flags_the_orders_for_ops() {
     assert_eq!(notes, orders.len() as i64);
     world.env.stop().await;
 }
+
+/// Found by the fault drill: once an abandoned 3-D Secure checkout expires, a customer
+/// who finishes the challenge after all must not have money held for nothing.
+#[tokio::test]
+async fn finishing_3d_secure_after_the_checkout_expired_releases_the_authorization() {
+    let world = World::start().await;
+    let (id, _) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
+    )
+    .bind(&id)
+    .execute(&world.env.app.pool)
+    .await
+    .unwrap();
+    cartwright_shared::reservations::release_expired(&world.env.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(world.status(&id).await, "expired");
+
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    eventually(WAIT, "the late authorization to be cancelled", || async {
+        let ledger = world.ledger().await;
+        ledger["payment_intents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == pi.as_str() && p["status"] == "canceled")
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "expired");
+    world.env.stop().await;
+}
