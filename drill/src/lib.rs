@@ -23,7 +23,7 @@ use crate::stack::Stack;
 
 /// How long a stock hold lasts in the drill: abandoned 3-D Secure checkouts expire
 /// within the run.
-pub const RESERVATION_TTL_SECS: u64 = 60;
+pub const RESERVATION_TTL_SECS: u64 = 180;
 
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
