@@ -309,14 +309,10 @@ async fn a_retried_authorization_the_webhook_applied_meanwhile_is_kept() {
         .execute(pool)
         .await
         .unwrap();
+    let ledger = world.ledger().await;
     let pi = world
         .stripe()
-        .payment_intent(
-            &world.ledger().await["payment_intents"][0]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
+        .payment_intent(ledger["payment_intents"][0]["id"].as_str().unwrap())
         .await
         .unwrap();
     // Stripe answers the retry slowly; meanwhile the webhook's effect lands.
