@@ -47,8 +47,9 @@ impl Chromedriver {
 impl Drop for Chromedriver {
     fn drop(&mut self) {
         // The group's id is chromedriver's pid (process_group(0)).
+        // `--`: without it kill reads "-<pgid>" as a signal.
         let _ = Command::new("kill")
-            .arg("-KILL")
+            .args(["-s", "KILL", "--"])
             .arg(format!("-{}", self.child.id()))
             .status();
         let _ = self.child.kill();
