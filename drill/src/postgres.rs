@@ -6,10 +6,21 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Debian's server binaries; `PG_BIN_DIR` overrides.
+/// Debian's server binaries of the newest installed version; `PG_BIN_DIR` overrides.
 fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var("PG_BIN_DIR").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    Path::new(&dir).join(name)
+    if let Ok(dir) = std::env::var("PG_BIN_DIR") {
+        return Path::new(&dir).join(name);
+    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(15);
+    Path::new("/usr/lib/postgresql")
+        .join(newest.to_string())
+        .join("bin")
+        .join(name)
 }
 
 fn is_root() -> bool {
