@@ -5,6 +5,8 @@ Stores each accepted message as <dir>/<n>.eml (written then renamed, so a reader
 sees half a file). Recipients choose the server's answer by their local part:
   ...+tempfail@...  answered 451 at RCPT the first time, accepted afterwards;
   ...+reject@...    always answered 550.
+While a file named "refuse" exists in DIR, every MAIL FROM is answered 451 (a server
+refusing for a while).
 Usage: smtp_sink.py --port PORT --dir DIR
 """
 
@@ -23,6 +25,13 @@ class Sink:
         self.counter = itertools.count(1)
         self.tempfailed = set()
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if os.path.exists(os.path.join(self.directory, "refuse")):
+            return "451 4.3.2 not accepting messages right now"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()

@@ -120,3 +120,55 @@ async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
         .unwrap();
     assert_eq!(fresh_status, "pending");
 }
+
+/// Found by the fault drill: a customer who never finishes 3-D Secure left the checkout
+/// `requires_action` forever once its holds were released (and a late authorization
+/// would then have bought stock nobody held).
+#[tokio::test]
+async fn a_checkout_waiting_for_3d_secure_expires_with_its_holds() {
+    let app = TestApp::spawn().await;
+    let body: Value = app
+        .submit("abandoned-3ds", &demo_checkout())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = body["id"].as_str().unwrap();
+    sqlx::query("UPDATE checkouts SET status = 'requires_action' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let reaped = cartwright_shared::reservations::release_expired(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reaped.checkouts_expired, 1);
+    let (_, read) = app
+        .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)
+        .await;
+    assert_eq!(read["status"], "expired");
+    assert!(
+        read["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "cancelled")
+    );
+    let expired = read["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["to"] == "expired")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(expired["from"], "requires_action", "{read}");
+    assert_eq!(expired["actor"], "system:reaper", "{read}");
+}

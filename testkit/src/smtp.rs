@@ -1,6 +1,7 @@
 //! A real SMTP server for tests: `testkit/smtp_sink.py` (aiosmtpd) on a free port,
 //! storing each message it accepts as a `.eml` file. A recipient `…+tempfail@…` is
-//! answered 451 once, `…+reject@…` always 550.
+//! answered 451 once, `…+reject@…` always 550; [`SmtpSink::refuse`] makes it answer
+//! 451 to everything for a while.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -50,6 +51,16 @@ impl SmtpSink {
             ("SMTP_PORT".into(), self.port.to_string()),
             ("SMTP_TLS".into(), "none".into()),
         ]
+    }
+
+    /// While on, every message is refused with 451 at MAIL FROM (a transient failure).
+    pub fn refuse(&self, on: bool) {
+        let flag = self.dir.join("refuse");
+        if on {
+            std::fs::write(&flag, b"").expect("write the refuse flag");
+        } else {
+            let _ = std::fs::remove_file(&flag);
+        }
     }
 
     /// Every message received so far, raw, in arrival order.

@@ -217,3 +217,70 @@ async fn an_automation_failure_joins_the_manual_queue_once() {
     assert_eq!(to_manual, 1, "queued once");
     env.stop().await;
 }
+
+/// Found by the fault drill: the browser worker moves an order to `awaiting_manual`
+/// itself, in the transaction that announces it; the intake took that for "already
+/// queued" and never wrote the queue row, so ops never saw the order.
+#[tokio::test]
+async fn an_order_the_browser_worker_moved_to_awaiting_manual_appears_in_the_ops_queue() {
+    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    env.spawn_relay();
+    env.spawn_handler(Router);
+    env.spawn_handler(ManualIntake);
+    let orders = paid_checkout(&env, "browser-captcha").await;
+    let (store, number) = &orders[0];
+    wait_status(&env, number, "placing").await;
+    let checkout_id: String =
+        sqlx::query_scalar("SELECT checkout_id FROM orders WHERE number = $1")
+            .bind(number)
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
+
+    // What the browser worker's `resolve` writes for a CAPTCHA.
+    let mut tx = env.app.pool.begin().await.unwrap();
+    sqlx::query("UPDATE orders SET status = 'awaiting_manual' WHERE number = $1")
+        .bind(number)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    outbox::enqueue(
+        &mut tx,
+        events::MANUAL_PLACEMENT,
+        &checkout_id,
+        &ManualPlacement {
+            checkout_id: checkout_id.clone(),
+            order_number: number.clone(),
+            store_id: store.clone(),
+            reason: "captcha".into(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    eventually(
+        Duration::from_secs(10),
+        "the intake to process the message",
+        || async {
+            env.scalar("SELECT count(*) FROM inbox WHERE consumer = 'placement-manual'")
+                .await
+                == 1
+        },
+    )
+    .await;
+    let (status, listed) = env
+        .app
+        .get_json("/v1/ops/placements?status=open", &env.app.ops_key)
+        .await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = listed["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["order_number"].as_str())
+        .collect();
+    assert_eq!(listed, vec![number.as_str()], "ops see the order");
+    assert_eq!(status_of(&env, number).await, "awaiting_manual");
+    env.stop().await;
+}

@@ -79,6 +79,33 @@ const PLACEABLE: [&str; 3] = [
     order::NEEDS_VERIFICATION,
 ];
 
+/// Writes the order's waiting row (re-opening a resolved one). With `requeue_waiting`
+/// false, a row already waiting is left as it is; returns the rows written.
+async fn queue_row(
+    tx: &mut PgConnection,
+    message: &ManualPlacement,
+    checkout_id: &str,
+    store_id: &str,
+    requeue_waiting: bool,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO manual_placements (order_number, checkout_id, store_id, reason)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (order_number) DO UPDATE SET status = 'waiting', reason = EXCLUDED.reason,
+             queued_at = now(), claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
+             resolved_at = NULL, resolved_by = NULL, failure_reason = NULL
+         WHERE $5 OR manual_placements.status <> 'waiting'",
+    )
+    .bind(&message.order_number)
+    .bind(checkout_id)
+    .bind(store_id)
+    .bind(&message.reason)
+    .bind(requeue_waiting)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
+}
+
 /// Puts an order into the manual queue inside the caller's transaction (the intake
 /// worker's, which also records the message in its inbox).
 pub async fn enqueue(
@@ -96,24 +123,20 @@ pub async fn enqueue(
         return Err(PlacementError::NoSuchOrder(message.order_number.clone()));
     };
     if current == order::AWAITING_MANUAL {
-        return Ok(Enqueued::AlreadyQueued);
+        // The browser worker moves an order here itself (with its audit row) in the
+        // transaction that announces it; the queue row is still this intake's to write.
+        // Without it the order would wait for a person no list ever shows.
+        let queued = queue_row(tx, message, &checkout_id, &store_id, false).await?;
+        return Ok(if queued == 1 {
+            Enqueued::Queued
+        } else {
+            Enqueued::AlreadyQueued
+        });
     }
     if !PLACEABLE.contains(&current.as_str()) {
         return Ok(Enqueued::NotPlaceable(current));
     }
-    sqlx::query(
-        "INSERT INTO manual_placements (order_number, checkout_id, store_id, reason)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (order_number) DO UPDATE SET status = 'waiting', reason = EXCLUDED.reason,
-             queued_at = now(), claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
-             resolved_at = NULL, resolved_by = NULL, failure_reason = NULL",
-    )
-    .bind(&message.order_number)
-    .bind(&checkout_id)
-    .bind(&store_id)
-    .bind(&message.reason)
-    .execute(&mut *tx)
-    .await?;
+    queue_row(tx, message, &checkout_id, &store_id, true).await?;
     set_status(tx, &message.order_number, order::AWAITING_MANUAL).await?;
     status::record(
         tx,

@@ -68,6 +68,8 @@ pub enum PublishError {
     Broker(#[from] lapin::Error),
     #[error("the broker refused the message (nack)")]
     Nacked,
+    #[error("no confirm from the broker within {0:?}")]
+    Unconfirmed(Duration),
 }
 
 /// What goes on the wire besides the body.

@@ -26,6 +26,12 @@ use crate::shutdown::Shutdown;
 
 const BATCH: i64 = 200;
 
+/// How long a batch's publishes and confirms, and closing a connection, may take. The
+/// fault drill saw the relay wait forever after RabbitMQ went away mid-batch (no error,
+/// no reconnect, the outbox growing); past this the link counts as lost and the batch
+/// is published again on a new one (consumers de-duplicate).
+const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -66,7 +72,11 @@ pub async fn run(pool: PgPool, config: BrokerConfig, topology: Topology, mut shu
             &mut shutdown,
         )
         .await;
-        let _ = connection.close(200, "relay stopping".into()).await;
+        let _ = tokio::time::timeout(
+            BROKER_TIMEOUT,
+            connection.close(200, "relay stopping".into()),
+        )
+        .await;
         match lost {
             None => return,
             Some(err) => tracing::warn!(error = %err, "relay lost the broker; reconnecting"),
@@ -152,8 +162,28 @@ async fn publish_batch(
         return Ok(0);
     }
 
+    tokio::time::timeout(BROKER_TIMEOUT, publish_rows(&rows, publisher, topology))
+        .await
+        .map_err(|_| PublishError::Unconfirmed(BROKER_TIMEOUT))??;
+
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    metrics::counter!("cartwright_outbox_published_total").increment(rows.len() as u64);
+    Ok(rows.len())
+}
+
+/// Sends every row, then waits for every confirm: one round trip per batch.
+async fn publish_rows(
+    rows: &[Row],
+    publisher: &Publisher,
+    topology: &Topology,
+) -> Result<(), PublishError> {
     let mut confirms = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let (exchange, routing_key, body) = wire(row, topology);
         let confirm = publisher
             .send(
@@ -174,15 +204,7 @@ async fn publish_batch(
     for confirm in confirms {
         broker::confirmed(confirm).await?;
     }
-
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    metrics::counter!("cartwright_outbox_published_total").increment(rows.len() as u64);
-    Ok(rows.len())
+    Ok(())
 }
 
 /// Where a row goes and what it says: an event to the events exchange under its type,

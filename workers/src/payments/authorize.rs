@@ -52,8 +52,14 @@ pub async fn run(
             "no checkout {checkout_id}"
         )));
     };
+    // The webhook may have applied this very PaymentIntent first (our answer was lost
+    // and the retry got Stripe's replay): then it is the checkout's, not unwanted. The
+    // fault drill saw such an authorization cancelled, and the placed orders unpaid.
+    let taken = current.payment_intent_id.as_deref()
+        == outcome.as_ref().ok().map(|pi| pi.id.as_str())
+        && current.status != cs::EXPIRED;
     match outcome {
-        Ok(pi) if current.status != cs::PENDING => {
+        Ok(pi) if current.status != cs::PENDING && !taken => {
             // Expired (or otherwise moved on) while Stripe answered: let the hold go.
             drop(tx);
             return release_unwanted(ctx, stripe, &current, &pi).await;

@@ -4,6 +4,8 @@
 use cartwright_testkit::broker::eventually;
 use serde_json::{Value, json};
 
+use cartwright_workers::payments::{authorize, checkout};
+
 use crate::common::{WAIT, WEBHOOK_SECRET, World, now, signature};
 
 fn event(id: &str, event_type: &str, object_id: &str) -> String {
@@ -238,5 +240,122 @@ async fn a_dispute_flags_the_orders_for_ops() {
         ))
         .await;
     assert_eq!(notes, orders.len() as i64);
+    world.env.stop().await;
+}
+
+/// Found by the fault drill: once an abandoned 3-D Secure checkout expires, a customer
+/// who finishes the challenge after all must not have money held for nothing.
+#[tokio::test]
+async fn finishing_3d_secure_after_the_checkout_expired_releases_the_authorization() {
+    let world = World::start().await;
+    let (id, _) = world.submit("pm_card_authenticationRequired").await;
+    world.wait_for(&id, "requires_action").await;
+    let pi = world.payment_intent_id(&id).await;
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
+    )
+    .bind(&id)
+    .execute(&world.env.app.pool)
+    .await
+    .unwrap();
+    cartwright_shared::reservations::release_expired(&world.env.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(world.status(&id).await, "expired");
+
+    world
+        .control(
+            &format!("/_emulator/payment_intents/{pi}/3ds"),
+            json!({"outcome": "succeed"}),
+        )
+        .await;
+    eventually(WAIT, "the late authorization to be cancelled", || async {
+        let ledger = world.ledger().await;
+        ledger["payment_intents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == pi.as_str() && p["status"] == "canceled")
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "expired");
+    world.env.stop().await;
+}
+
+/// Found by the fault drill: Stripe authorized, the payment worker's answer was lost;
+/// its retry read the checkout `pending`, then the webhook authorized it while Stripe
+/// replayed the same PaymentIntent to the worker, which took it for an unwanted one and
+/// cancelled the checkout's own authorization.
+#[tokio::test]
+async fn a_retried_authorization_the_webhook_applied_meanwhile_is_kept() {
+    let world = World::without_emulator_webhooks().await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+    let pool = &world.env.app.pool;
+    // Rewind to "the answer was lost": the checkout pending, its submission redelivered.
+    sqlx::query("UPDATE checkouts SET status = 'pending', payment_intent_id = NULL WHERE id = $1")
+        .bind(&id)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM inbox WHERE consumer = 'payments'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let ledger = world.ledger().await;
+    let pi = world
+        .stripe()
+        .payment_intent(ledger["payment_intents"][0]["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    // Stripe answers the retry slowly; meanwhile the webhook's effect lands.
+    world
+        .control(
+            "/_emulator/delays",
+            json!({"millis": 1500, "path_prefix": "/v1/payment_intents"}),
+        )
+        .await;
+    let submitted: String = sqlx::query_scalar(
+        "SELECT payload::text FROM outbox WHERE aggregate_id = $1 AND message_type = 'checkout.submitted'",
+    )
+    .bind(&id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    cartwright_shared::outbox::enqueue(
+        &mut tx,
+        "checkout.submitted",
+        &id,
+        &serde_json::from_str::<Value>(&submitted).unwrap(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut tx = pool.begin().await.unwrap();
+    let current = checkout::lock(&mut tx, &id).await.unwrap().unwrap();
+    authorize::apply_intent(&mut tx, &current, &pi, "system:stripe-webhook")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    eventually(
+        WAIT,
+        "the payment worker to handle the redelivery",
+        || async {
+            world
+                .scalar("SELECT count(*) FROM inbox WHERE consumer = 'payments'")
+                .await
+                >= 1
+        },
+    )
+    .await;
+    let ledger = world.ledger().await;
+    assert_eq!(
+        ledger["payment_intents"][0]["status"], "requires_capture",
+        "{ledger}"
+    );
+    assert_eq!(world.status(&id).await, "authorized");
     world.env.stop().await;
 }
