@@ -144,16 +144,15 @@ async fn holds_running_out_during_3_d_secure_expire_the_checkout_and_cancel_the_
         reserved_before
     );
     // The customer can no longer finish paying for what is no longer held for them.
-    eventually(WAIT, "the PaymentIntent to be canceled", || async {
-        intent_status(&world, &pi).await == "canceled"
+    let cancels = format!(
+        "SELECT count(*) FROM payment_transactions WHERE checkout_id = '{id}' AND kind = 'cancel'"
+    );
+    eventually(WAIT, "the cancel to be in the ledger", || async {
+        world.scalar(&cancels).await > 0
     })
     .await;
-    let cancels = world
-        .scalar(&format!(
-            "SELECT count(*) FROM payment_transactions WHERE checkout_id = '{id}' AND kind = 'cancel'"
-        ))
-        .await;
-    assert_eq!(cancels, 1);
+    assert_eq!(intent_status(&world, &pi).await, "canceled");
+    assert_eq!(world.scalar(&cancels).await, 1);
     world.env.stop().await;
 }
 
