@@ -66,17 +66,7 @@ async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
         .unwrap();
     let id = body["id"].as_str().unwrap();
     // Let the first checkout's holds run out.
-    sqlx::query(
-        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-
-    let reaped = cartwright_shared::reservations::release_expired(&app.pool)
-        .await
-        .unwrap();
+    let reaped = app.run_out_holds(id).await;
     assert_eq!(reaped.holds_released, 2);
     assert_eq!(reaped.checkouts_expired, 1);
 
@@ -139,17 +129,7 @@ async fn a_checkout_waiting_for_3d_secure_expires_with_its_holds() {
         .execute(&app.pool)
         .await
         .unwrap();
-    sqlx::query(
-        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-
-    let reaped = cartwright_shared::reservations::release_expired(&app.pool)
-        .await
-        .unwrap();
+    let reaped = app.run_out_holds(id).await;
     assert_eq!(reaped.checkouts_expired, 1);
     let (_, read) = app
         .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)

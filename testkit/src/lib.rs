@@ -330,6 +330,23 @@ impl TestApp {
             .await
             .expect("set stock");
     }
+
+    /// Runs the reaper as if the checkout's holds had run out a second ago.
+    pub async fn run_out_holds(
+        &self,
+        checkout_id: &str,
+    ) -> cartwright_shared::reservations::Reaped {
+        sqlx::query(
+            "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
+        )
+        .bind(checkout_id)
+        .execute(&self.pool)
+        .await
+        .expect("expire holds");
+        cartwright_shared::reservations::release_expired(&self.pool)
+            .await
+            .expect("reaper")
+    }
 }
 
 /// The two-store demo checkout from the intake documentation.

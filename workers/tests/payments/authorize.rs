@@ -107,18 +107,6 @@ async fn three_d_secure_waits_for_the_customer_then_a_webhook_completes_it() {
     world.env.stop().await;
 }
 
-/// Runs the reaper as if the checkout's holds had run out now.
-async fn expire_holds(world: &World, checkout_id: &str) {
-    sqlx::query("UPDATE reservations SET expires_at = now() WHERE checkout_id = $1")
-        .bind(checkout_id)
-        .execute(&world.env.app.pool)
-        .await
-        .expect("expire holds");
-    cartwright_shared::reservations::release_expired(&world.env.app.pool)
-        .await
-        .expect("reaper");
-}
-
 async fn intent_status(world: &World, pi: &str) -> String {
     let ledger = world.ledger().await;
     let rows = ledger["payment_intents"]
@@ -137,7 +125,7 @@ async fn holds_running_out_during_3_d_secure_expire_the_checkout_and_cancel_the_
     let reserved_before = world.scalar("SELECT sum(reserved) FROM skus").await;
     let (id, _, pi) = world.waiting_for_3ds().await;
 
-    expire_holds(&world, &id).await;
+    world.env.app.run_out_holds(&id).await;
     assert_eq!(world.status(&id).await, "expired");
     assert_eq!(
         world.scalar("SELECT sum(reserved) FROM skus").await,
@@ -164,7 +152,7 @@ async fn a_3_d_secure_finished_after_expiry_charges_nothing() {
     world.pass_3ds(&pi).await;
     assert_eq!(intent_status(&world, &pi).await, "requires_capture");
 
-    expire_holds(&world, &id).await;
+    world.env.app.run_out_holds(&id).await;
     eventually(WAIT, "the late authorization to be canceled", || async {
         intent_status(&world, &pi).await == "canceled"
     })

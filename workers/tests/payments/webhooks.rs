@@ -248,19 +248,8 @@ async fn a_dispute_flags_the_orders_for_ops() {
 #[tokio::test]
 async fn finishing_3d_secure_after_the_checkout_expired_releases_the_authorization() {
     let world = World::start().await;
-    let (id, _) = world.submit("pm_card_authenticationRequired").await;
-    world.wait_for(&id, "requires_action").await;
-    let pi = world.payment_intent_id(&id).await;
-    sqlx::query(
-        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE checkout_id = $1",
-    )
-    .bind(&id)
-    .execute(&world.env.app.pool)
-    .await
-    .unwrap();
-    cartwright_shared::reservations::release_expired(&world.env.app.pool)
-        .await
-        .unwrap();
+    let (id, _, pi) = world.waiting_for_3ds().await;
+    world.env.app.run_out_holds(&id).await;
     assert_eq!(world.status(&id).await, "expired");
 
     world
