@@ -155,21 +155,28 @@ async fn orders_go_by_their_stores_mode_and_a_switch_applies_to_the_next_order()
     env.stop().await;
 }
 
-#[tokio::test]
-async fn an_automation_failure_joins_the_manual_queue_once() {
+/// The router and the manual intake running, and one paid order of an automated store
+/// already `placing`: its queue environment, store, number and checkout.
+async fn placing_order(key: &str) -> (QueueEnv, String, String, String) {
     let mut env = QueueEnv::new(SHARED_BROKER).await;
     env.spawn_relay();
     env.spawn_handler(Router);
     env.spawn_handler(ManualIntake);
-    let orders = paid_checkout(&env, "browser-fails").await;
-    let (store, number) = &orders[0];
-    wait_status(&env, number, "placing").await;
+    let (store, number) = paid_checkout(&env, key).await.remove(0);
+    wait_status(&env, &number, "placing").await;
     let checkout_id: String =
         sqlx::query_scalar("SELECT checkout_id FROM orders WHERE number = $1")
-            .bind(number)
+            .bind(&number)
             .fetch_one(&env.app.pool)
             .await
             .unwrap();
+    (env, store, number, checkout_id)
+}
+
+#[tokio::test]
+async fn an_automation_failure_joins_the_manual_queue_once() {
+    let (env, store, number, checkout_id) = placing_order("browser-fails").await;
+    let (store, number) = (&store, &number);
 
     // The browser worker hits a CAPTCHA; the same event arrives twice.
     let mut tx = env.app.pool.begin().await.unwrap();
@@ -223,19 +230,8 @@ async fn an_automation_failure_joins_the_manual_queue_once() {
 /// queued" and never wrote the queue row, so ops never saw the order.
 #[tokio::test]
 async fn an_order_the_browser_worker_moved_to_awaiting_manual_appears_in_the_ops_queue() {
-    let mut env = QueueEnv::new(SHARED_BROKER).await;
-    env.spawn_relay();
-    env.spawn_handler(Router);
-    env.spawn_handler(ManualIntake);
-    let orders = paid_checkout(&env, "browser-captcha").await;
-    let (store, number) = &orders[0];
-    wait_status(&env, number, "placing").await;
-    let checkout_id: String =
-        sqlx::query_scalar("SELECT checkout_id FROM orders WHERE number = $1")
-            .bind(number)
-            .fetch_one(&env.app.pool)
-            .await
-            .unwrap();
+    let (env, store, number, checkout_id) = placing_order("browser-captcha").await;
+    let (store, number) = (&store, &number);
 
     // What the browser worker's `resolve` writes for a CAPTCHA.
     let mut tx = env.app.pool.begin().await.unwrap();
