@@ -14,6 +14,7 @@ on quorum queues (worker_detect_quorum_queues).
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,21 @@ def ready(conn):
         channel.close()
 
 
+def stop(worker):
+    """Stops the worker and its pool processes. A cold shutdown (SIGQUIT): the queue is
+    drained by then, and Celery 5.7's warm shutdown on a quorum queue waits for good."""
+    for sig, grace in ((signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(worker.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            worker.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--broker", required=True)
@@ -72,7 +88,7 @@ def main():
              "--pool", "prefork", "--concurrency", str(args.concurrency),
              "--prefetch-multiplier", str(multiplier),
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-            cwd=os.path.dirname(os.path.abspath(__file__)), env=env)
+            cwd=os.path.dirname(os.path.abspath(__file__)), env=env, start_new_session=True)
         try:
             while ready(conn) >= args.messages:
                 if worker.poll() is not None:
@@ -83,8 +99,7 @@ def main():
                 time.sleep(0.01)
             seconds = time.monotonic() - started
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            stop(worker)
         channel = conn.channel()
         channel.queue_delete(QUEUE)
         channel.close()
