@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -46,11 +47,14 @@ impl Inbox {
     /// Starts the two grouping tasks; they end when the `Inbox` is dropped.
     pub fn start(pool: PgPool, consumer: &str) -> Self {
         let consumer: Arc<str> = consumer.into();
-        let seen = Grouped::start({
+        let seen = Grouped::start(Statement::new(&consumer, "seen"), {
             let (pool, consumer) = (pool.clone(), consumer.clone());
             move |ids| seen_among(pool.clone(), consumer.clone(), ids)
         });
-        let record = Grouped::start(move |ids| record_all(pool.clone(), consumer.clone(), ids));
+        let record = Grouped::start(Statement::new(&consumer, "record"), {
+            let consumer = consumer.clone();
+            move |ids| record_all(pool.clone(), consumer.clone(), ids)
+        });
         Self { seen, record }
     }
 
@@ -108,6 +112,26 @@ fn answer<T>(replies: Vec<oneshot::Sender<Result<T, InboxError>>>, result: sqlx:
 
 type Request<T> = (Uuid, oneshot::Sender<Result<T, InboxError>>);
 
+/// One kind of grouped statement, as the metrics name it: how many requests each
+/// statement answered (`cartwright_inbox_group_size`) and how long it took
+/// (`cartwright_inbox_statement_seconds`). Small groups at a steady load mean the
+/// statements return faster than deliveries arrive; long statements, a busy database.
+#[derive(Clone)]
+struct Statement {
+    group_size: metrics::Histogram,
+    seconds: metrics::Histogram,
+}
+
+impl Statement {
+    fn new(consumer: &str, kind: &'static str) -> Self {
+        let labels = [("consumer", consumer.to_owned()), ("kind", kind.to_owned())];
+        Self {
+            group_size: metrics::histogram!("cartwright_inbox_group_size", &labels),
+            seconds: metrics::histogram!("cartwright_inbox_statement_seconds", &labels),
+        }
+    }
+}
+
 /// Requests queue up while a statement runs; the next statement takes all of them.
 /// Nothing waits on a timer, so a lone request goes out at once.
 struct Grouped<T> {
@@ -115,7 +139,7 @@ struct Grouped<T> {
 }
 
 impl<T: Send + 'static> Grouped<T> {
-    fn start<F, Fut>(run: F) -> Self
+    fn start<F, Fut>(statement: Statement, run: F) -> Self
     where
         F: Fn(Vec<Uuid>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = sqlx::Result<Vec<T>>> + Send + 'static,
@@ -130,9 +154,13 @@ impl<T: Send + 'static> Grouped<T> {
                     return;
                 };
                 let (ids, replies): (Vec<Uuid>, Vec<_>) = group.drain(..).unzip();
-                let run = run.clone();
+                let (run, statement) = (run.clone(), statement.clone());
                 tokio::spawn(async move {
-                    answer(replies, run(ids).await);
+                    statement.group_size.record(ids.len() as f64);
+                    let started = Instant::now();
+                    let result = run(ids).await;
+                    statement.seconds.record(started.elapsed());
+                    answer(replies, result);
                     drop(permit);
                 });
             }
