@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cartwright_shared::config::{BrokerConfig, Config};
-use cartwright_shared::queue::topology::Topology;
+use cartwright_shared::queue::topology::{self, Topology};
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -362,26 +362,12 @@ impl QueueEnv {
             return;
         };
         let t = &self.topology;
-        let mut queues = vec![t.unrouted()];
-        for queue in cartwright_shared::queue::work_queues::all()
+        let queues = cartwright_shared::queue::work_queues::all()
             .into_iter()
             .chain([crate::test_handler::queue()])
-        {
-            queues.push(t.work(&queue.name));
-            queues.push(t.dead(&queue.name));
-            queues.extend((0..t.delay_levels).map(|level| t.delay(&queue.name, level)));
-        }
-        for queue in queues {
-            // A channel per delete: deleting closes nothing, but an error would.
-            if let Ok(channel) = connection.create_channel().await {
-                let _ = channel
-                    .queue_delete(
-                        queue.as_str().into(),
-                        lapin::options::QueueDeleteOptions::default(),
-                    )
-                    .await;
-            }
-        }
+            .flat_map(|queue| t.queues_of(&queue.name))
+            .chain([t.unrouted()]);
+        topology::delete_queues(&connection, queues).await;
         let _ = connection.close(200, "test done".into()).await;
     }
 }

@@ -60,6 +60,14 @@ impl Topology {
         format!("{}.{queue}.dead", self.prefix)
     }
 
+    /// The broker queues of one work queue: the work queue, its delay queues and its
+    /// dead-letter queue.
+    pub fn queues_of(&self, queue: &str) -> Vec<String> {
+        let mut names = vec![self.work(queue), self.dead(queue)];
+        names.extend((0..self.delay_levels).map(|level| self.delay(queue, level)));
+        names
+    }
+
     /// The events exchange and its alternate: what the relay publishes to.
     pub async fn declare_exchanges(&self, channel: &Channel) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
@@ -188,4 +196,25 @@ fn at_least_once(args: &mut FieldTable) {
 
 fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(value.into())
+}
+
+/// Deletes queues, whatever they hold, ignoring those already gone. For tests and
+/// benchmarks that clean up after themselves: every quorum queue holds broker file
+/// descriptors and a Raft member, and hundreds of idle ones slow the broker down.
+pub async fn delete_queues(
+    connection: &lapin::Connection,
+    queues: impl IntoIterator<Item = String>,
+) {
+    for queue in queues {
+        // A channel per delete: a failed delete closes its channel.
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = channel
+                .queue_delete(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+            let _ = channel.close(200, "deleted".into()).await;
+        }
+    }
 }
