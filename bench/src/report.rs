@@ -164,11 +164,7 @@ fn show(dir: &Path, plots: &Path, font: &Path) -> anyhow::Result<()> {
         written.push(throughput_plot(plots, &intake_series)?);
         written.push(latency_plot(plots, &intake_series)?);
     }
-    let consumers: Vec<&results::Consumer> = [found.runtime.as_ref(), found.celery.as_ref()]
-        .into_iter()
-        .flatten()
-        .flat_map(|c| &c.consumers)
-        .collect();
+    let consumers = consumers_by_prefetch(found.runtime.as_ref(), found.celery.as_ref());
     if !consumers.is_empty() {
         written.push(runtime_plot(plots, &consumers)?);
     }
@@ -211,18 +207,23 @@ fn markdown(f: &Found) -> String {
         }
         line(String::new());
     }
-    let consumers: Vec<&results::Consumer> = [&f.runtime, &f.celery]
-        .into_iter()
-        .flatten()
-        .flat_map(|c| &c.consumers)
-        .collect();
+    let consumers = consumers_by_prefetch(f.runtime.as_ref(), f.celery.as_ref());
     if !consumers.is_empty() {
         line("### Consumer runtime, no-op handler\n".into());
-        line("| consumer | messages | prefetch | messages/s |".into());
-        line("|---|---:|---:|---:|".into());
+        line(
+            "| consumer | messages | prefetch | messages/s | inbox statements per message | mean statement ms |"
+                .into(),
+        );
+        line("|---|---:|---:|---:|---:|---:|".into());
         for c in consumers {
+            let (per_message, mean_ms) = c
+                .inbox
+                .as_ref()
+                .map_or((String::new(), String::new()), |i| {
+                    (format!("{:.2}", i.per_message), format!("{:.2}", i.mean_ms))
+                });
             line(format!(
-                "| {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {:.0} | {per_message} | {mean_ms} |",
                 c.consumer, c.messages, c.prefetch, c.per_second
             ));
         }
@@ -443,7 +444,31 @@ fn latency_plot(dir: &Path, series: &[(&str, &[Level])]) -> anyhow::Result<PathB
     Ok(file)
 }
 
-/// Messages per second of each consumer, as bars.
+/// A bar's label: the consumer's first word that names it.
+fn short(consumer: &str) -> &str {
+    match consumer.split_whitespace().next() {
+        Some("Cartwright") => "runtime",
+        Some("bare") => "lapin",
+        Some(first) => first,
+        None => consumer,
+    }
+}
+
+/// Every consumer's drain, the lowest prefetch first, in the order measured within one.
+fn consumers_by_prefetch<'a>(
+    runtime: Option<&'a Consumers>,
+    celery: Option<&'a Consumers>,
+) -> Vec<&'a results::Consumer> {
+    let mut consumers: Vec<&results::Consumer> = [runtime, celery]
+        .into_iter()
+        .flatten()
+        .flat_map(|c| &c.consumers)
+        .collect();
+    consumers.sort_by_key(|c| c.prefetch);
+    consumers
+}
+
+/// Messages per second of each consumer at each prefetch, as bars.
 fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<PathBuf> {
     let file = dir.join("runtime.png");
     let top = consumers.iter().map(|c| c.per_second).fold(1.0, f64::max) * 1.15;
@@ -453,7 +478,7 @@ fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Consumers: no-op handler, same queue kind and prefetch",
+                "Consumers: no-op handler, same queue kind, by prefetch",
                 ("sans-serif", 24),
             )
             .margin(15)
@@ -469,7 +494,7 @@ fn runtime_plot(dir: &Path, consumers: &[&results::Consumer]) -> anyhow::Result<
             .x_label_formatter(&|x| match x {
                 SegmentValue::CenterOf(i) => consumers
                     .get(*i)
-                    .map(|c| c.consumer.clone())
+                    .map(|c| format!("{} @{}", short(&c.consumer), c.prefetch))
                     .unwrap_or_default(),
                 _ => String::new(),
             })

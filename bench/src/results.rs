@@ -38,6 +38,20 @@ pub struct Consumer {
     pub messages: u64,
     pub prefetch: u16,
     pub per_second: f64,
+    /// Cartwright's runtime only: its inbox statements during the drain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxStatements>,
+}
+
+/// What the runtime's grouped inbox did during a drain, from its own metrics
+/// (`cartwright_inbox_group_size`, `cartwright_inbox_statement_seconds`): the counter
+/// that shows what bounds the runtime.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct InboxStatements {
+    /// Look-ups and records together, per message drained.
+    pub per_message: f64,
+    /// Mean statement duration, look-ups and records together.
+    pub mean_ms: f64,
 }
 
 #[derive(Serialize, Deserialize)]
