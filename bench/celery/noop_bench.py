@@ -88,7 +88,8 @@ def main():
              "--pool", "prefork", "--concurrency", str(args.concurrency),
              "--prefetch-multiplier", str(multiplier),
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-            cwd=os.path.dirname(os.path.abspath(__file__)), env=env, start_new_session=True)
+            cwd=os.path.dirname(os.path.abspath(__file__)), env=env, start_new_session=True,
+            stdout=sys.stderr)  # its banner is not part of the results
         try:
             while ready(conn) >= args.messages:
                 if worker.poll() is not None:
