@@ -29,25 +29,25 @@ INSERT INTO checkouts (id, principal, status, currency, subtotal, shipping, tax,
 INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
     VALUES (('co_' || :r::text), NULL, NULL, 'pending', E'key\x3abench', 'submitted');
 INSERT INTO orders (number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total)
-    VALUES (('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0')), ('co_' || :r::text), 'nordwind', 'pending_payment', 'usd', 1000, 0, 0, 1000);
+    VALUES (('CW-' || upper(substr(md5(:r::text), 1, 10))), ('co_' || :r::text), 'nordwind', 'pending_payment', 'usd', 1000, 0, 0, 1000);
 INSERT INTO order_items (order_number, position, sku, title, quantity, unit_price, line_total)
-    SELECT ('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0')), * FROM UNNEST(ARRAY[0]::INT[], ARRAY['BENCH-' || :sku_n::text]::TEXT[], ARRAY['Benchmark widget']::TEXT[],
+    SELECT ('CW-' || upper(substr(md5(:r::text), 1, 10))), * FROM UNNEST(ARRAY[0]::INT[], ARRAY['BENCH-' || :sku_n::text]::TEXT[], ARRAY['Benchmark widget']::TEXT[],
                                   ARRAY[1]::INT[], ARRAY[1000]::BIGINT[], ARRAY[1000]::BIGINT[]);
 INSERT INTO reservations (checkout_id, order_number, sku, quantity, expires_at)
-    SELECT ('co_' || :r::text), ('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0')), sku, quantity, now() + 1800 * INTERVAL '1 second'
+    SELECT ('co_' || :r::text), ('CW-' || upper(substr(md5(:r::text), 1, 10))), sku, quantity, now() + 1800 * INTERVAL '1 second'
     FROM UNNEST(ARRAY['BENCH-' || :sku_n::text]::TEXT[], ARRAY[1]::INT[]) AS l(sku, quantity);
 INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
-    VALUES (('co_' || :r::text), ('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0')), NULL, 'pending_payment', E'key\x3abench', 'submitted');
+    VALUES (('co_' || :r::text), ('CW-' || upper(substr(md5(:r::text), 1, 10))), NULL, 'pending_payment', E'key\x3abench', 'submitted');
 INSERT INTO outbox (message_id, message_type, aggregate_id, payload)
     VALUES (gen_random_uuid(), 'checkout.submitted', ('co_' || :r::text),
-            jsonb_build_object('checkout_id', ('co_' || :r::text), 'currency', 'usd', 'total', 1000, 'orders', jsonb_build_array(('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0')))));
+            jsonb_build_object('checkout_id', ('co_' || :r::text), 'currency', 'usd', 'total', 1000, 'orders', jsonb_build_array(('CW-' || upper(substr(md5(:r::text), 1, 10))))));
 SELECT sku, (stock - reserved)::BIGINT, low_stock_threshold::BIGINT FROM skus WHERE sku = ANY(ARRAY['BENCH-' || :sku_n::text]) ORDER BY sku FOR UPDATE;
 SELECT sku, level FROM stock_alerts WHERE sku = ANY(ARRAY['BENCH-' || :sku_n::text]) AND state = 'open';
 SELECT id, principal, status, currency, subtotal, shipping, tax, total, customer, shipping_address, client_secret, decline_code, created_at, updated_at
     FROM checkouts WHERE id = ('co_' || :r::text);
 SELECT * FROM orders WHERE checkout_id = ('co_' || :r::text) ORDER BY store_id;
 SELECT order_number, from_status, to_status, actor, reason, at FROM status_history WHERE checkout_id = ('co_' || :r::text) ORDER BY id;
-SELECT order_number, sku, title, quantity, unit_price, line_total FROM order_items WHERE order_number = ANY(ARRAY[('CW-' || lpad((:r::bigint % 10000000000)::text, 10, '0'))]) ORDER BY order_number, position;
+SELECT order_number, sku, title, quantity, unit_price, line_total FROM order_items WHERE order_number = ANY(ARRAY[('CW-' || upper(substr(md5(:r::text), 1, 10)))]) ORDER BY order_number, position;
 INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
     VALUES ('bench', md5(:r::text), sha256(convert_to(md5(:r::text), 'UTF8')), 202, jsonb_build_object('id', ('co_' || :r::text), 'status', 'pending'));
 COMMIT;
