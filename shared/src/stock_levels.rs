@@ -8,8 +8,6 @@
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
-use crate::outbox;
-
 /// The event type (docs/events.md).
 pub const STOCK_LOW: &str = "stock.low";
 
@@ -53,58 +51,18 @@ pub struct StockLow {
 }
 
 /// Checks `skus` after a stock change in the caller's transaction `tx`; returns the
-/// `stock.low` events it wrote. Locks the SKU rows (in SKU order, like intake), so it
-/// serialises with the alert worker and with other stock changes.
+/// `stock.low` events it wrote. The rule lives in one place, the SQL function
+/// `check_stock_levels` (migration 0008), because intake runs it inside its own
+/// one-statement submission too. It locks the SKU rows (in SKU order, like intake), so
+/// it serialises with the alert worker and with other stock changes.
 pub async fn check(tx: &mut PgConnection, skus: &[String]) -> sqlx::Result<Vec<StockLow>> {
-    // One round trip: each SKU's level with the alert levels open for it.
-    let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT s.sku, (s.stock - s.reserved)::BIGINT, s.low_stock_threshold::BIGINT, a.level
-         FROM skus s LEFT JOIN stock_alerts a ON a.sku = s.sku AND a.state = 'open'
-         WHERE s.sku = ANY($1) ORDER BY s.sku FOR UPDATE OF s",
-    )
-    .bind(skus)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut levels: Vec<(String, i64, i64)> = Vec::new();
-    let mut open: Vec<(String, String)> = Vec::new();
-    for (sku, available, threshold, level) in rows {
-        if let Some(level) = level {
-            open.push((sku.clone(), level));
-        }
-        if levels.last().is_none_or(|(last, _, _)| *last != sku) {
-            levels.push((sku, available, threshold));
-        }
-    }
-
-    let mut written = Vec::new();
-    for (sku, available, threshold) in levels {
-        let is_open = |level: Level| open.iter().any(|(s, l)| *s == sku && l == level.as_str());
-        match Level::of(available, threshold) {
-            None => {
-                if open.iter().any(|(s, _)| *s == sku) {
-                    sqlx::query(
-                        "UPDATE stock_alerts SET state = 'resolved', resolved_at = now()
-                         WHERE sku = $1 AND state = 'open'",
-                    )
-                    .bind(&sku)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            Some(level) if is_open(level) => {}
-            Some(level) => {
-                let event = StockLow {
-                    sku,
-                    level,
-                    available,
-                    threshold,
-                };
-                outbox::enqueue(tx, STOCK_LOW, &event.sku, &event).await?;
-                written.push(event);
-            }
-        }
-    }
-    Ok(written)
+    let written: Vec<sqlx::types::Json<StockLow>> =
+        sqlx::query_scalar("SELECT check_stock_levels($1, $2)")
+            .bind(skus)
+            .bind(STOCK_LOW)
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(written.into_iter().map(|event| event.0).collect())
 }
 
 #[cfg(test)]

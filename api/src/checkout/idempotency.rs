@@ -1,74 +1,15 @@
-//! Idempotent intake. Within the submitting transaction: a transaction-scoped advisory
-//! lock on (principal, key) so two requests with one key cannot both proceed (the loser
-//! gets 409 at once rather than waiting), then a look-up of a stored answer. The answer
-//! is stored in the same transaction as the checkout, so it exists exactly when the
-//! checkout does: no in-progress rows to expire, nothing half-written on a crash.
+//! Idempotent intake. `submit_checkout` (migration 0008) takes a transaction-scoped
+//! advisory lock on (principal, key), so two requests with one key cannot both proceed
+//! (the loser gets 409 at once rather than waiting), then looks up a stored answer. The
+//! answer is stored in the same transaction as the checkout, so it exists exactly when
+//! the checkout does: no in-progress rows to expire, nothing half-written on a crash.
+//! Here: the header and the request's hash.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
 
 pub const HEADER: &str = "idempotency-key";
 pub const MAX_KEY_LEN: usize = 255;
-
-pub struct Stored {
-    pub request_hash: Vec<u8>,
-    pub status: i16,
-    pub body: Value,
-}
-
-/// `false` when another transaction holds the key right now.
-pub async fn try_lock(tx: &mut PgConnection, principal: &str, key: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 0))",
-    )
-    .bind(principal)
-    .bind(key)
-    .fetch_one(tx)
-    .await
-}
-
-pub async fn find(
-    tx: &mut PgConnection,
-    principal: &str,
-    key: &str,
-) -> sqlx::Result<Option<Stored>> {
-    let row: Option<(Vec<u8>, i16, Value)> = sqlx::query_as(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys
-         WHERE principal = $1 AND key = $2",
-    )
-    .bind(principal)
-    .bind(key)
-    .fetch_optional(tx)
-    .await?;
-    Ok(row.map(|(request_hash, status, body)| Stored {
-        request_hash,
-        status,
-        body,
-    }))
-}
-
-pub async fn save(
-    tx: &mut PgConnection,
-    principal: &str,
-    key: &str,
-    request_hash: &[u8],
-    status: i16,
-    body: &Value,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(principal)
-    .bind(key)
-    .bind(request_hash)
-    .bind(status)
-    .bind(body)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
 
 /// SHA-256 of the body with object keys sorted and insignificant white space removed,
 /// so the same request formatted differently is still the same request.

@@ -1,8 +1,12 @@
-//! Submitting a checkout: in ONE transaction, check the idempotency key, price every
-//! line from the catalog, reserve the stock, write the checkout, its orders, their
-//! lines, the holds, the audit rows, the `checkout.submitted` outbox message (and a
-//! `stock.low` one for each SKU the holds leave at or under its threshold), and store
-//! the answer for replay. Either all of it commits or none of it does.
+//! Submitting a checkout in two round trips. First one read of the catalog (the cart's
+//! SKUs with their stores' shipping rules, and the tax rate), from which the cart is
+//! priced here, never from the client. Then one call of `submit_checkout` (migration
+//! 0008), a transaction of its own that checks the idempotency key, writes the checkout,
+//! its orders, their lines, the holds, the audit rows, the `checkout.submitted` outbox
+//! message (and a `stock.low` one for each SKU the holds leave at or under its
+//! threshold) and the stored answer, and reserves the stock last, under a check that the
+//! catalog still says what the cart was priced from. Either all of it commits or none of
+//! it does. The 202 answer is built from what is written, not read back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -10,19 +14,27 @@ use std::time::Duration;
 use cartwright_shared::ids::{new_checkout_id, new_order_number};
 use cartwright_shared::money::Minor;
 use cartwright_shared::pricing::{self, PricedCheckout, PricedLine, StoreShipping};
-use cartwright_shared::status::{self, Transition};
-use cartwright_shared::{outbox, status::actor, stock_levels};
+use cartwright_shared::status::{self, actor};
+use cartwright_shared::stock_levels::STOCK_LOW;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
+use uuid::Uuid;
 
-use super::idempotency;
 use super::request::CheckoutRequest;
-use super::view;
+use super::view::{CheckoutView, HistoryEntry, ItemView, OrderView, PaymentView};
 use crate::error::ApiError;
 
 pub const SUBMITTED: &str = "checkout.submitted";
+
+/// What the audit rows of a new checkout and its orders say.
+const SUBMITTED_REASON: &str = "submitted";
+
+/// A catalog change between the read and the write makes the write refuse (CW004); the
+/// cart is priced again from the new catalog this many times before giving up with 409.
+const PRICING_ATTEMPTS: usize = 3;
 
 pub struct Submission<'a> {
     pub principal: &'a str,
@@ -49,297 +61,362 @@ struct SubmittedPayload<'a> {
 }
 
 pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiError> {
-    let mut tx = pool.begin().await?;
-    if !idempotency::try_lock(&mut tx, s.principal, s.idempotency_key).await? {
-        return Err(ApiError::Conflict {
-            code: "idempotency_key_in_use",
-            message: "another request with this Idempotency-Key is in progress; retry it later"
-                .into(),
-        });
-    }
-    if let Some(stored) = idempotency::find(&mut tx, s.principal, s.idempotency_key).await? {
-        if stored.request_hash != s.request_hash {
-            return Err(ApiError::Invalid {
-                code: "idempotency_key_reused",
-                field: "Idempotency-Key".into(),
-                message: "this Idempotency-Key was used with a different request body".into(),
-            });
+    for _ in 0..PRICING_ATTEMPTS {
+        let catalog = read_catalog(pool, &s.request).await?;
+        let priced = catalog.price(&s.request)?;
+        match write(pool, &s, &priced).await? {
+            Written::Accepted(body) => {
+                return Ok(Accepted {
+                    status: 202,
+                    body,
+                    replayed: false,
+                });
+            }
+            Written::Replayed { status, body } => {
+                return Ok(Accepted {
+                    status,
+                    body,
+                    replayed: true,
+                });
+            }
+            Written::CatalogChanged => {
+                tracing::info!("catalog changed while pricing a checkout; pricing it again");
+            }
         }
-        return Ok(Accepted {
-            status: u16::try_from(stored.status).unwrap_or(202),
-            body: stored.body,
-            replayed: true,
-        });
     }
-
-    let request = &s.request;
-    let lines = reserve_lines(&mut tx, request).await?;
-    let shipping = shipping_rules(&mut tx, &lines).await?;
-    let rate = tax_rate(&mut tx, request).await?;
-    let priced = pricing::price(&lines, &shipping, rate);
-
-    let checkout_id = new_checkout_id();
-    write_checkout(&mut tx, &s, &checkout_id, &priced).await?;
-    // A reservation may leave a SKU at or under its low-stock threshold: alert ops.
-    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
-    stock_levels::check(&mut tx, &skus).await?;
-
-    let view = view::checkout(&mut tx, &checkout_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "checkout vanished inside its own transaction"
-            ))
-        })?;
-    let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    idempotency::save(
-        &mut tx,
-        s.principal,
-        s.idempotency_key,
-        s.request_hash,
-        202,
-        &body,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Accepted {
-        status: 202,
-        body,
-        replayed: false,
+    Err(ApiError::Conflict {
+        code: "concurrent_update",
+        message: "the catalog kept changing while this checkout was priced; retry it".into(),
     })
 }
 
-/// Checks every SKU, then reserves each line's units with one conditional UPDATE, in
-/// SKU order so concurrent checkouts lock rows in the same order and never deadlock.
-/// The UPDATE re-checks availability against the latest committed row, so concurrent
-/// checkouts can never reserve more than the stock.
-async fn reserve_lines(
-    tx: &mut PgConnection,
-    request: &CheckoutRequest,
-) -> Result<Vec<PricedLine>, ApiError> {
-    let skus: Vec<String> = request.lines.iter().map(|l| l.sku.clone()).collect();
-    let known: HashMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT sku, currency FROM skus WHERE sku = ANY($1)")
-            .bind(&skus)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-    for (i, line) in request.lines.iter().enumerate() {
-        let field = format!("items[{i}].sku");
-        match known.get(&line.sku) {
-            None => {
+/// One SKU of the cart as the catalog has it, with its store's shipping rule.
+#[derive(sqlx::FromRow)]
+struct CatalogRow {
+    sku: String,
+    store_id: String,
+    title: String,
+    price: i64,
+    currency: String,
+    shipping_fee: i64,
+    free_shipping_threshold: Option<i64>,
+    tax_rate: Option<Decimal>,
+}
+
+struct Catalog {
+    skus: HashMap<String, CatalogRow>,
+    /// The shipping address's region's rate wins over the country-wide one; no row
+    /// means no tax.
+    tax_rate: Decimal,
+}
+
+/// One statement, no transaction: nothing here is locked, the write checks it again.
+async fn read_catalog(pool: &PgPool, request: &CheckoutRequest) -> Result<Catalog, ApiError> {
+    let skus: Vec<&str> = request.lines.iter().map(|l| l.sku.as_str()).collect();
+    let address = &request.shipping_address;
+    let rows: Vec<CatalogRow> = sqlx::query_as(
+        "SELECT s.sku, s.store_id, s.title, s.price, s.currency, st.shipping_fee,
+                st.free_shipping_threshold,
+                (SELECT rate FROM tax_rates WHERE country = $2 AND region IN ($3, '')
+                 ORDER BY region DESC LIMIT 1) AS tax_rate
+         FROM skus s JOIN stores st ON st.id = s.store_id
+         WHERE s.sku = ANY($1)",
+    )
+    .bind(&skus)
+    .bind(&address.country)
+    .bind(address.state.as_deref().unwrap_or(""))
+    .fetch_all(pool)
+    .await?;
+    let tax_rate = rows
+        .first()
+        .and_then(|r| r.tax_rate)
+        .unwrap_or(Decimal::ZERO);
+    Ok(Catalog {
+        skus: rows.into_iter().map(|r| (r.sku.clone(), r)).collect(),
+        tax_rate,
+    })
+}
+
+impl Catalog {
+    /// Prices every line from the catalog; an unknown SKU or one sold in another
+    /// currency is a 422 naming its line.
+    fn price(&self, request: &CheckoutRequest) -> Result<PricedCheckout, ApiError> {
+        let mut lines = Vec::with_capacity(request.lines.len());
+        let mut shipping = BTreeMap::new();
+        for (i, line) in request.lines.iter().enumerate() {
+            let field = format!("items[{i}].sku");
+            let Some(row) = self.skus.get(&line.sku) else {
                 return Err(ApiError::Invalid {
                     code: "unknown_sku",
                     message: format!("{field}: no SKU {:?} in the catalog", line.sku),
                     field,
                 });
-            }
-            Some(currency) if currency != request.currency.as_str() => {
+            };
+            if row.currency != request.currency.as_str() {
                 return Err(ApiError::Invalid {
                     code: "currency_mismatch",
                     message: format!(
-                        "{field}: {} is sold in {currency}, but the checkout is in {}; one checkout takes one currency",
-                        line.sku, request.currency
+                        "{field}: {} is sold in {}, but the checkout is in {}; one checkout takes one currency",
+                        line.sku, row.currency, request.currency
                     ),
                     field,
                 });
             }
-            Some(_) => {}
+            shipping.insert(
+                row.store_id.clone(),
+                StoreShipping {
+                    fee: Minor(row.shipping_fee),
+                    free_threshold: row.free_shipping_threshold.map(Minor),
+                },
+            );
+            lines.push(PricedLine {
+                sku: line.sku.clone(),
+                title: row.title.clone(),
+                store_id: row.store_id.clone(),
+                quantity: line.quantity,
+                unit_price: Minor(row.price),
+            });
+        }
+        Ok(pricing::price(&lines, &shipping, self.tax_rate))
+    }
+}
+
+enum Written {
+    Accepted(Value),
+    Replayed { status: u16, body: Value },
+    CatalogChanged,
+}
+
+/// A stored answer `submit_checkout` returns for a key seen before with the same body.
+#[derive(Deserialize)]
+struct Stored {
+    status: i16,
+    body: Value,
+}
+
+async fn write(
+    pool: &PgPool,
+    s: &Submission<'_>,
+    priced: &PricedCheckout,
+) -> Result<Written, ApiError> {
+    let request = &s.request;
+    let checkout_id = new_checkout_id();
+    let numbers: Vec<String> = priced.orders.iter().map(|_| new_order_number()).collect();
+    // The database keeps microseconds: the answer must show the time a later read shows.
+    let at = DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the clock is out of range")))?;
+    let actor = actor::api_key(s.principal);
+    let answer = serde_json::to_value(answer(s, &checkout_id, &numbers, priced, &actor, at))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+
+    let index_of: HashMap<&str, usize> = request
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.sku.as_str(), i))
+        .collect();
+    let mut lines = Vec::with_capacity(request.lines.len());
+    let mut orders = Vec::with_capacity(priced.orders.len());
+    for (order, number) in priced.orders.iter().zip(&numbers) {
+        orders.push(json!({
+            "number": number,
+            "store_id": order.store_id,
+            "status": status::order::PENDING_PAYMENT,
+            "subtotal": order.subtotal.0,
+            "shipping": order.shipping.0,
+            "tax": order.tax.0,
+            "total": order.total.0,
+        }));
+        for (position, line) in order.lines.iter().enumerate() {
+            lines.push(json!({
+                "index": index_of[line.sku.as_str()],
+                "order_number": number,
+                "position": position,
+                "sku": line.sku,
+                "title": line.title,
+                "store_id": line.store_id,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price.0,
+                "line_total": line.line_total().0,
+            }));
         }
     }
+    let submitted = SubmittedPayload {
+        checkout_id: &checkout_id,
+        currency: request.currency.as_str(),
+        total: priced.total.0,
+        orders: numbers.iter().map(String::as_str).collect(),
+    };
 
-    let mut order: Vec<usize> = (0..request.lines.len()).collect();
-    order.sort_by(|&a, &b| request.lines[a].sku.cmp(&request.lines[b].sku));
-    let mut priced: Vec<Option<PricedLine>> = vec![None; request.lines.len()];
-    for i in order {
-        let line = &request.lines[i];
-        let reserved: Option<(String, String, i64)> = sqlx::query_as(
-            "UPDATE skus SET reserved = reserved + $2, updated_at = now()
-             WHERE sku = $1 AND stock - reserved >= $2
-             RETURNING store_id, title, price",
-        )
-        .bind(&line.sku)
-        .bind(line.quantity)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((store_id, title, price)) = reserved else {
-            let available: i64 =
-                sqlx::query_scalar("SELECT (stock - reserved)::BIGINT FROM skus WHERE sku = $1")
-                    .bind(&line.sku)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            return Err(ApiError::InsufficientStock {
-                field: format!("items[{i}].quantity"),
-                sku: line.sku.clone(),
-                available,
-                requested: line.quantity.into(),
-            });
-        };
-        priced[i] = Some(PricedLine {
-            sku: line.sku.clone(),
-            title,
-            store_id,
-            quantity: line.quantity,
-            unit_price: Minor(price),
-        });
+    let stored: Result<Option<Value>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT submit_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(s.principal)
+    .bind(s.idempotency_key)
+    .bind(s.request_hash)
+    .bind(json!({
+        "id": checkout_id,
+        "status": status::checkout::PENDING,
+        "currency": request.currency.as_str(),
+        "subtotal": priced.subtotal.0,
+        "shipping": priced.shipping.0,
+        "tax": priced.tax.0,
+        "total": priced.total.0,
+        "customer": request.customer,
+        "shipping_address": request.shipping_address,
+        "payment_method": request.payment_method,
+    }))
+    .bind(Value::Array(orders))
+    .bind(Value::Array(lines))
+    .bind(at)
+    .bind(s.hold_for.as_secs_f64())
+    .bind(&actor)
+    .bind(SUBMITTED_REASON)
+    .bind(Uuid::now_v7())
+    .bind(SUBMITTED)
+    .bind(json!(submitted))
+    .bind(STOCK_LOW)
+    .bind(202_i16)
+    .bind(&answer)
+    .fetch_one(pool)
+    .await;
+    match stored {
+        Ok(None) => Ok(Written::Accepted(answer)),
+        Ok(Some(stored)) => {
+            let stored: Stored =
+                serde_json::from_value(stored).map_err(|e| ApiError::Internal(e.into()))?;
+            Ok(Written::Replayed {
+                status: u16::try_from(stored.status).unwrap_or(202),
+                body: stored.body,
+            })
+        }
+        Err(err) => refusal(err, request).map(|()| Written::CatalogChanged),
     }
-    Ok(priced.into_iter().flatten().collect())
 }
 
-async fn shipping_rules(
-    tx: &mut PgConnection,
-    lines: &[PricedLine],
-) -> Result<BTreeMap<String, StoreShipping>, ApiError> {
-    let stores: Vec<String> = lines.iter().map(|l| l.store_id.clone()).collect();
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, shipping_fee, free_shipping_threshold FROM stores WHERE id = ANY($1)",
-    )
-    .bind(&stores)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, fee, threshold)| {
-            let rule = StoreShipping {
-                fee: Minor(fee),
-                free_threshold: threshold.map(Minor),
-            };
-            (id, rule)
-        })
-        .collect())
+/// `submit_checkout`'s refusals (its codes are listed in migration 0008) as API errors;
+/// `Ok` means the catalog changed under the cart and it must be priced again.
+fn refusal(err: sqlx::Error, request: &CheckoutRequest) -> Result<(), ApiError> {
+    let Some(code) = err.as_database_error().and_then(|e| e.code()) else {
+        return Err(err.into());
+    };
+    match code.as_ref() {
+        "CW001" => Err(ApiError::Conflict {
+            code: "idempotency_key_in_use",
+            message: "another request with this Idempotency-Key is in progress; retry it later"
+                .into(),
+        }),
+        "CW002" => Err(ApiError::Invalid {
+            code: "idempotency_key_reused",
+            field: "Idempotency-Key".into(),
+            message: "this Idempotency-Key was used with a different request body".into(),
+        }),
+        "CW003" => {
+            #[derive(Deserialize)]
+            struct Short {
+                index: usize,
+                sku: String,
+                available: Option<i64>,
+            }
+            let message = err.as_database_error().map(|e| e.message()).unwrap_or("");
+            let short: Short = serde_json::from_str(message).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "unreadable insufficient_stock {message:?}: {e}"
+                ))
+            })?;
+            let requested = request
+                .lines
+                .get(short.index)
+                .map_or(0, |l| i64::from(l.quantity));
+            Err(ApiError::InsufficientStock {
+                field: format!("items[{}].quantity", short.index),
+                sku: short.sku,
+                available: short.available.unwrap_or(0),
+                requested,
+            })
+        }
+        "CW004" => Ok(()),
+        _ => Err(err.into()),
+    }
 }
 
-/// The region's own rate wins over the country-wide one; no row means no tax.
-async fn tax_rate(tx: &mut PgConnection, request: &CheckoutRequest) -> Result<Decimal, ApiError> {
-    let address = &request.shipping_address;
-    let rate: Option<Decimal> = sqlx::query_scalar(
-        "SELECT rate FROM tax_rates WHERE country = $1 AND region IN ($2, '')
-         ORDER BY region DESC LIMIT 1",
-    )
-    .bind(&address.country)
-    .bind(address.state.as_deref().unwrap_or(""))
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(rate.unwrap_or(Decimal::ZERO))
-}
-
-async fn write_checkout(
-    tx: &mut PgConnection,
+/// The 202 answer, exactly as `GET /v1/checkouts/{id}` will show the checkout until
+/// something changes: the same view type, filled from what is written.
+fn answer(
     s: &Submission<'_>,
     checkout_id: &str,
+    numbers: &[String],
     priced: &PricedCheckout,
-) -> Result<(), ApiError> {
+    actor: &str,
+    at: DateTime<Utc>,
+) -> CheckoutView {
     let request = &s.request;
-    let actor = actor::api_key(s.principal);
-    sqlx::query(
-        "INSERT INTO checkouts (id, principal, status, currency, subtotal, shipping, tax, total,
-                                customer, shipping_address, payment_method)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(checkout_id)
-    .bind(s.principal)
-    .bind(status::checkout::PENDING)
-    .bind(request.currency.as_str())
-    .bind(priced.subtotal.0)
-    .bind(priced.shipping.0)
-    .bind(priced.tax.0)
-    .bind(priced.total.0)
-    .bind(json!(request.customer))
-    .bind(json!(request.shipping_address))
-    .bind(&request.payment_method)
-    .execute(&mut *tx)
-    .await?;
-    status::record(
-        tx,
-        Transition {
-            checkout_id,
-            order_number: None,
-            from: None,
-            to: status::checkout::PENDING,
-            actor: &actor,
-            reason: Some("submitted"),
+    let entry = |order_number: Option<&String>, to: &str| HistoryEntry {
+        order_number: order_number.cloned(),
+        from: None,
+        to: to.to_owned(),
+        actor: actor.to_owned(),
+        reason: Some(SUBMITTED_REASON.to_owned()),
+        at,
+    };
+    let mut history = vec![entry(None, status::checkout::PENDING)];
+    let orders = priced
+        .orders
+        .iter()
+        .zip(numbers)
+        .map(|(order, number)| {
+            history.push(entry(Some(number), status::order::PENDING_PAYMENT));
+            OrderView {
+                number: number.clone(),
+                checkout_id: checkout_id.to_owned(),
+                store: order.store_id.clone(),
+                status: status::order::PENDING_PAYMENT.to_owned(),
+                currency: request.currency.as_str().to_owned(),
+                subtotal: order.subtotal,
+                shipping: order.shipping,
+                tax: order.tax,
+                total: order.total,
+                items: order
+                    .lines
+                    .iter()
+                    .map(|l| ItemView {
+                        sku: l.sku.clone(),
+                        title: l.title.clone(),
+                        quantity: l.quantity,
+                        unit_price: l.unit_price,
+                        line_total: l.line_total(),
+                    })
+                    .collect(),
+                store_order_number: None,
+                tracking_number: None,
+                carrier: None,
+                created_at: at,
+                updated_at: at,
+                history: None,
+            }
+        })
+        .collect();
+    CheckoutView {
+        id: checkout_id.to_owned(),
+        status: status::checkout::PENDING.to_owned(),
+        currency: request.currency.as_str().to_owned(),
+        subtotal: priced.subtotal,
+        shipping: priced.shipping,
+        tax: priced.tax,
+        total: priced.total,
+        customer: json!(request.customer),
+        shipping_address: json!(request.shipping_address),
+        orders,
+        history,
+        client_secret: None,
+        decline_code: None,
+        payment: PaymentView {
+            authorized: Minor(0),
+            captured: Minor(0),
+            refunded: Minor(0),
         },
-    )
-    .await?;
-
-    let hold_secs = i64::try_from(s.hold_for.as_secs()).unwrap_or(i64::MAX);
-    let mut numbers = Vec::with_capacity(priced.orders.len());
-    for order in &priced.orders {
-        let number = new_order_number();
-        sqlx::query(
-            "INSERT INTO orders (number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&number)
-        .bind(checkout_id)
-        .bind(&order.store_id)
-        .bind(status::order::PENDING_PAYMENT)
-        .bind(request.currency.as_str())
-        .bind(order.subtotal.0)
-        .bind(order.shipping.0)
-        .bind(order.tax.0)
-        .bind(order.total.0)
-        .execute(&mut *tx)
-        .await?;
-
-        let positions: Vec<i32> = (0..).take(order.lines.len()).collect();
-        let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
-        let titles: Vec<&str> = order.lines.iter().map(|l| l.title.as_str()).collect();
-        let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
-        let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.0).collect();
-        let totals: Vec<i64> = order.lines.iter().map(|l| l.line_total().0).collect();
-        sqlx::query(
-            "INSERT INTO order_items (order_number, position, sku, title, quantity, unit_price, line_total)
-             SELECT $1, * FROM UNNEST($2::INT[], $3::TEXT[], $4::TEXT[], $5::INT[], $6::BIGINT[], $7::BIGINT[])",
-        )
-        .bind(&number)
-        .bind(&positions)
-        .bind(&skus)
-        .bind(&titles)
-        .bind(&quantities)
-        .bind(&prices)
-        .bind(&totals)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO reservations (checkout_id, order_number, sku, quantity, expires_at)
-             SELECT $1, $2, sku, quantity, now() + $5 * INTERVAL '1 second'
-             FROM UNNEST($3::TEXT[], $4::INT[]) AS l(sku, quantity)",
-        )
-        .bind(checkout_id)
-        .bind(&number)
-        .bind(&skus)
-        .bind(&quantities)
-        .bind(hold_secs)
-        .execute(&mut *tx)
-        .await?;
-        status::record(
-            tx,
-            Transition {
-                checkout_id,
-                order_number: Some(&number),
-                from: None,
-                to: status::order::PENDING_PAYMENT,
-                actor: &actor,
-                reason: Some("submitted"),
-            },
-        )
-        .await?;
-        numbers.push(number);
+        created_at: at,
+        updated_at: at,
+        principal: s.principal.to_owned(),
     }
-
-    outbox::enqueue(
-        tx,
-        SUBMITTED,
-        checkout_id,
-        &SubmittedPayload {
-            checkout_id,
-            currency: request.currency.as_str(),
-            total: priced.total.0,
-            orders: numbers.iter().map(String::as_str).collect(),
-        },
-    )
-    .await?;
-    Ok(())
 }
