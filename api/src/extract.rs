@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
-use cartwright_shared::api_keys::{self, Principal, Role};
+use cartwright_shared::api_keys::{Principal, Role};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -89,7 +89,9 @@ impl FromRequestParts<AppState> for Authenticated {
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 200)
             .ok_or(ApiError::Unauthenticated)?;
-        api_keys::authenticate(&state.pool, presented)
+        state
+            .keys
+            .authenticate(&state.pool, presented)
             .await?
             .map(Authenticated)
             .ok_or(ApiError::Unauthenticated)

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod key_cache;
 pub mod placement;
 pub mod rate_limit;
 pub mod request_id;

@@ -45,6 +45,7 @@ impl Application {
         }
         let state = AppState {
             broker: Arc::new(BrokerHealth::new(config.broker.clone())),
+            keys: Arc::default(),
             pool,
             intake_limiter: Arc::new(RateLimiter::new(
                 config.api.rate_limit_per_second,

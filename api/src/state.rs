@@ -6,6 +6,7 @@ use cartwright_shared::config::Config;
 use sqlx::PgPool;
 
 use crate::broker_health::BrokerHealth;
+use crate::key_cache::KeyCache;
 use crate::rate_limit::RateLimiter;
 
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub intake_limiter: Arc<RateLimiter>,
     pub broker: Arc<BrokerHealth>,
+    pub keys: Arc<KeyCache>,
 }

@@ -68,10 +68,15 @@ pub async fn create(pool: &PgPool, principal: &str, role: Role) -> sqlx::Result<
 
 /// Looks a presented key up by its hash; revoked and unknown keys are `None` alike.
 pub async fn authenticate(pool: &PgPool, presented: &str) -> sqlx::Result<Option<Principal>> {
+    find(pool, &hash_key(presented)).await
+}
+
+/// The principal of the unrevoked key with this SHA-256, if any.
+pub async fn find(pool: &PgPool, key_hash: &[u8]) -> sqlx::Result<Option<Principal>> {
     let row: Option<(Uuid, String, String)> = sqlx::query_as(
         "SELECT id, principal, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
     )
-    .bind(hash_key(presented))
+    .bind(key_hash)
     .fetch_optional(pool)
     .await?;
     Ok(row.and_then(|(key_id, name, role)| {
