@@ -72,6 +72,9 @@ pub enum Enqueued {
     NotPlaceable(String),
 }
 
+/// The `ops_audit` action of an order joining the queue.
+pub const QUEUED_ACTION: &str = "placement.queued";
+
 /// Statuses from which an order may join the manual queue.
 const PLACEABLE: [&str; 3] = [
     order::READY_FOR_PLACEMENT,
@@ -153,7 +156,7 @@ pub async fn enqueue(
     audit(
         tx,
         actor,
-        "placement.queued",
+        QUEUED_ACTION,
         &message.order_number,
         json!({ "reason": message.reason, "store": store_id }),
     )

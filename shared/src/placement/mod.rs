@@ -3,6 +3,7 @@
 //! docs/events.md is the contract; docs/architecture.md explains the leases.
 
 pub mod manual_queue;
+pub mod route;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,6 +3,7 @@
 //! for the customer (a webhook moves it on); declined → `payment_failed`, stock back.
 
 use cartwright_shared::outbox;
+use cartwright_shared::placement::route::{self, Routing};
 use cartwright_shared::queue::handler::{Context, HandlerError};
 use cartwright_shared::status::{checkout as cs, order as os};
 use serde::Deserialize;
@@ -143,20 +144,17 @@ async fn authorized(
     .bind(capture_before)
     .execute(&mut *conn)
     .await?;
-    let orders = checkout::move_orders(
+    // Paid orders go straight to their store's way of buying, in this transaction.
+    route::route(
         conn,
-        &checkout.id,
-        &[os::PENDING_PAYMENT],
-        os::READY_FOR_PLACEMENT,
-        actor,
-        Some("payment authorized"),
+        Routing {
+            checkout_id: &checkout.id,
+            from: os::PENDING_PAYMENT,
+            only: None,
+            actor,
+        },
     )
     .await?;
-    for (number, store) in &orders {
-        let payload =
-            json!({ "checkout_id": checkout.id, "order_number": number, "store_id": store });
-        outbox::enqueue(conn, "order.ready_for_placement", &checkout.id, &payload).await?;
-    }
     ledger::record(
         conn,
         ledger::Entry {

@@ -16,15 +16,23 @@ async fn an_approved_card_authorizes_and_readies_every_order() {
     assert_eq!(view["payment"]["authorized"], view["total"]);
     assert_eq!(view["payment"]["captured"], "0.00");
     assert!(view["client_secret"].is_null());
+    // The demo checkout's stores place automatically: each order goes straight to the
+    // browser worker, with no router hop (no order.ready_for_placement).
     for order in view["orders"].as_array().unwrap() {
-        assert_eq!(order["status"], "ready_for_placement");
+        assert_eq!(order["status"], "placing");
     }
-    let ready = world
+    let automated = world
         .scalar(&format!(
-            "SELECT count(*) FROM outbox WHERE message_type = 'order.ready_for_placement' AND aggregate_id = '{id}'"
+            "SELECT count(*) FROM outbox WHERE message_type = 'order.automated_placement' AND aggregate_id = '{id}'"
         ))
         .await;
-    assert_eq!(ready, orders.len() as i64);
+    assert_eq!(automated, orders.len() as i64);
+    let hops = world
+        .scalar(&format!(
+            "SELECT count(*) FROM outbox WHERE message_type IN ('order.ready_for_placement', 'order.manual_placement') AND aggregate_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(hops, 0);
     // Holds last as long as the authorization.
     let short_holds = world
         .scalar(&format!(
