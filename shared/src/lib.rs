@@ -18,4 +18,5 @@ pub mod retention;
 pub mod shutdown;
 pub mod status;
 pub mod stock_levels;
+pub mod stripe_event_types;
 pub mod telemetry;

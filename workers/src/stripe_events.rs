@@ -7,6 +7,7 @@ use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
 use cartwright_shared::status::{self, Transition};
+use cartwright_shared::stripe_event_types as types;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,13 +41,9 @@ impl Handler for StripeEvents {
             return Ok(());
         };
         match event.event_type.as_str() {
-            "payment_intent.amount_capturable_updated"
-            | "payment_intent.succeeded"
-            | "payment_intent.payment_failed"
-            | "payment_intent.canceled"
-            | "payment_intent.requires_action" => self.payment_intent(ctx, object_id).await,
-            "charge.dispute.created" => self.dispute(ctx, &event.event_id, object_id).await,
-            "charge.refunded" => {
+            t if types::PAYMENT_INTENT.contains(&t) => self.payment_intent(ctx, object_id).await,
+            types::DISPUTE_CREATED => self.dispute(ctx, &event.event_id, object_id).await,
+            types::CHARGE_REFUNDED => {
                 // Cartwright's own refunds are recorded by the job that makes them.
                 tracing::info!(event_id = %event.event_id, charge = object_id, "charge refunded");
                 Ok(())
@@ -61,6 +58,9 @@ impl Handler for StripeEvents {
 
 impl StripeEvents {
     async fn payment_intent(&self, ctx: &mut Context, id: &str) -> Result<(), HandlerError> {
+        if self.already_applied(ctx, id).await? {
+            return Ok(());
+        }
         let pi = self.stripe.payment_intent(id).await?;
         let mut tx = ctx.begin().await?;
         let checkout_id = match pi.metadata.get("checkout_id") {
@@ -95,6 +95,28 @@ impl StripeEvents {
         authorize::apply_intent(&mut tx, &current, &pi, ACTOR).await?;
         ctx.commit(tx).await?;
         Ok(())
+    }
+
+    /// Whether the PaymentIntent's checkout is already past waiting for payment, so that
+    /// `apply_intent` could change nothing whatever Stripe says now: then the event needs
+    /// neither a call to Stripe nor a transaction. Stripe announces every authorization
+    /// this way after the payment worker has recorded it, so this is the common case.
+    /// A checkout not yet linked to the PaymentIntent (the event came first), waiting,
+    /// or expired (the PaymentIntent may need cancelling) takes the full path.
+    async fn already_applied(&self, ctx: &mut Context, id: &str) -> Result<bool, HandlerError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM checkouts WHERE payment_intent_id = $1")
+                .bind(id)
+                .fetch_optional(ctx.pool())
+                .await?;
+        Ok(status.is_some_and(|s| {
+            ![
+                status::checkout::PENDING,
+                status::checkout::REQUIRES_ACTION,
+                status::checkout::EXPIRED,
+            ]
+            .contains(&s.as_str())
+        }))
     }
 
     /// A dispute opened: every bought order of the checkout is flagged for ops.

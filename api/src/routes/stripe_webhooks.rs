@@ -1,6 +1,7 @@
 //! `POST /v1/webhooks/stripe`: Stripe's signed events. Verified on the raw bytes, stored
-//! by event id (a redelivery answers 200 and does nothing more) and handed to the
-//! stripe-events worker through the outbox in the same transaction; the answer is fast.
+//! by event id (a redelivery answers 200 and does nothing more) and, when it is of a
+//! type Cartwright acts on (`stripe_event_types`), handed to the stripe-events worker
+//! through the outbox in the same transaction; the answer is fast.
 //! The envelope is read tolerantly (id, type, created, data.object.id) because the worker
 //! re-reads the object from Stripe anyway.
 
@@ -8,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use cartwright_shared::outbox;
+use cartwright_shared::{outbox, stripe_event_types};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,8 +61,7 @@ pub async fn receive(
         .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
     let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);
 
-    let mut tx = state.pool.begin().await?;
-    let stored = sqlx::query(
+    let store = sqlx::query(
         "INSERT INTO stripe_events (id, type, object_id, created, payload)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
     )
@@ -69,16 +69,20 @@ pub async fn receive(
     .bind(&event.event_type)
     .bind(&object_id)
     .bind(event.created)
-    .bind(&payload)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if stored {
-        let message =
-            json!({ "event_id": event.id, "type": event.event_type, "object_id": object_id });
-        outbox::enqueue(&mut tx, "stripe.event.received", &event.id, &message).await?;
-    }
-    tx.commit().await?;
+    .bind(&payload);
+    let stored = if stripe_event_types::is_handled(&event.event_type) {
+        let mut tx = state.pool.begin().await?;
+        let stored = store.execute(&mut *tx).await?.rows_affected() == 1;
+        if stored {
+            let message =
+                json!({ "event_id": event.id, "type": event.event_type, "object_id": object_id });
+            outbox::enqueue(&mut tx, "stripe.event.received", &event.id, &message).await?;
+        }
+        tx.commit().await?;
+        stored
+    } else {
+        // Kept for the record; nothing acts on it, so no message and no transaction.
+        store.execute(&state.pool).await?.rows_affected() == 1
+    };
     Ok(Json(json!({ "received": true, "duplicate": !stored })))
 }

@@ -1,0 +1,22 @@
+//! The Stripe event types Cartwright acts on. The webhook endpoint stores every verified
+//! event, but hands only these to the stripe-events worker: Stripe sends several events
+//! per payment (`payment_intent.created`, `charge.succeeded`, …), and each one handed on
+//! costs a message, a relay publish and a worker transaction for nothing.
+
+/// A PaymentIntent moved: the worker re-reads it and moves its checkout.
+pub const PAYMENT_INTENT: [&str; 5] = [
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+];
+
+pub const DISPUTE_CREATED: &str = "charge.dispute.created";
+
+pub const CHARGE_REFUNDED: &str = "charge.refunded";
+
+/// Whether the stripe-events worker does anything with this type.
+pub fn is_handled(event_type: &str) -> bool {
+    PAYMENT_INTENT.contains(&event_type) || [DISPUTE_CREATED, CHARGE_REFUNDED].contains(&event_type)
+}
