@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cartwright_bench::results::{
-    self, Browser, Consumers, EndToEnd, Level, Levels, Recovery, Stripe,
+    self, Browser, Consumers, EndToEnd, Level, Levels, Pipeline, Recovery, Stripe,
 };
 use clap::{Parser, Subcommand};
 
@@ -126,6 +126,7 @@ struct Found {
     stripe: Option<Stripe>,
     browser: Option<Browser>,
     recovery: Option<Recovery>,
+    pipeline: Option<Pipeline>,
 }
 
 fn show(dir: &Path, plots: &Path, font: &Path) -> anyhow::Result<()> {
@@ -138,6 +139,7 @@ fn show(dir: &Path, plots: &Path, font: &Path) -> anyhow::Result<()> {
         stripe: results::read(dir, "stripe")?,
         browser: results::read(dir, "browser")?,
         recovery: results::read(dir, "recovery")?,
+        pipeline: results::read(dir, "pipeline")?,
     };
     let markdown = markdown(&found);
     print!("{markdown}");
@@ -299,6 +301,9 @@ fn markdown(f: &Found) -> String {
         }
         line(String::new());
     }
+    if let Some(p) = &f.pipeline {
+        pipeline_table(p, &mut line);
+    }
     if let Some(r) = &f.recovery {
         line("### Recovery after a broker outage\n".into());
         line(
@@ -315,6 +320,45 @@ fn markdown(f: &Found) -> String {
         line(String::new());
     }
     md
+}
+
+/// The whole system at sustained load: routed checkouts per second against the reference
+/// transaction, and what one checkout cost the shared parts.
+fn pipeline_table(p: &Pipeline, line: &mut impl FnMut(String)) {
+    line("### The whole pipeline, sustained\n".into());
+    if let Some(reference) = p.reference_per_second {
+        line(format!(
+            "Reference transaction (`run_reference.sh`, 8 clients), same run: {reference:.0} tx/s.\n"
+        ));
+    }
+    line(
+        "| run | clients | SKUs | intake /s | intake p99 ms | routed /s | vs reference | PostgreSQL CPU ms | RabbitMQ CPU ms | transactions | statements | rows read | messages |"
+            .into(),
+    );
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+    for r in &p.runs {
+        let ratio = p
+            .reference_per_second
+            .map_or_else(String::new, |t| format!("{:.2}x", r.routed_per_second / t));
+        let statements = r
+            .statements
+            .map_or_else(|| "n/a".into(), |s| format!("{s:.1}"));
+        line(format!(
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {ratio} | {:.2} | {:.2} | {:.1} | {statements} | {:.0} | {:.1} |",
+            r.label,
+            r.clients,
+            r.skus,
+            r.intake_per_second,
+            r.intake_p99_ms,
+            r.routed_per_second,
+            r.postgres_cpu_ms,
+            r.rabbitmq_cpu_ms,
+            r.transactions,
+            r.rows_read,
+            r.messages
+        ));
+    }
+    line("\nPer-checkout columns are per accepted checkout, from the window's start until all of it was routed.\n".into());
 }
 
 /// Every consumer's drain, the lowest prefetch first, in the order measured within one.

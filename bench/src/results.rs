@@ -144,3 +144,36 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((sorted.len() as f64 * q) as usize).min(sorted.len() - 1);
     sorted[rank]
 }
+
+/// One run of the whole pipeline (`pipeline.json` holds the spread and the hot run),
+/// per-checkout figures measured from the window's start until all of it was routed.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct PipelineRun {
+    pub label: String,
+    pub clients: usize,
+    pub skus: usize,
+    pub seconds: f64,
+    pub checkouts: usize,
+    pub errors: usize,
+    pub intake_per_second: f64,
+    pub intake_p99_ms: f64,
+    /// Checkouts routed to the manual queue during the window, per second.
+    pub routed_per_second: f64,
+    /// From the window's start until every checkout of it was routed.
+    pub drained_seconds: f64,
+    pub postgres_cpu_ms: f64,
+    pub rabbitmq_cpu_ms: f64,
+    pub transactions: f64,
+    /// None when the server does not preload pg_stat_statements.
+    pub statements: Option<f64>,
+    pub rows_read: f64,
+    pub messages: f64,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct Pipeline {
+    pub runs: Vec<PipelineRun>,
+    /// `../shared/perf/run_reference.sh` at 8 clients, in the same run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_per_second: Option<f64>,
+}
