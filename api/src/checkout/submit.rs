@@ -76,7 +76,7 @@ pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiErr
     let lines = reserve_lines(&mut tx, request).await?;
     let shipping = shipping_rules(&mut tx, &lines).await?;
     let rate = tax_rate(&mut tx, request).await?;
-    let priced = pricing::price(&lines, &shipping, rate);
+    let priced = pricing::price(&lines, &shipping, rate)?;
 
     let checkout_id = new_checkout_id();
     write_checkout(&mut tx, &s, &checkout_id, &priced).await?;
@@ -288,7 +288,11 @@ async fn write_checkout(
         let titles: Vec<&str> = order.lines.iter().map(|l| l.title.as_str()).collect();
         let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
         let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.0).collect();
-        let totals: Vec<i64> = order.lines.iter().map(|l| l.line_total().0).collect();
+        let totals = order
+            .lines
+            .iter()
+            .map(|l| l.line_total().map(|total| total.0))
+            .collect::<Result<Vec<i64>, _>>()?;
         sqlx::query(
             "INSERT INTO order_items (order_number, position, sku, title, quantity, unit_price, line_total)
              SELECT $1, * FROM UNNEST($2::INT[], $3::TEXT[], $4::TEXT[], $5::INT[], $6::BIGINT[], $7::BIGINT[])",
