@@ -61,9 +61,9 @@ pub async fn run(
     let mut tx = ctx.begin().await?;
     match outcome {
         Ok(refund) => succeeded(&mut tx, &checkout, request, refund.id.as_str()).await?,
-        Err(Failure::Job(HandlerError::Permanent(err))) => {
-            tracing::error!(order_number = %request.order_number, error = %err, "Stripe refused a refund");
-            failed(&mut tx, &checkout, request, &format!("{err:#}")).await?;
+        Err(Failure::Refused(refusal)) => {
+            tracing::error!(order_number = %request.order_number, %refusal, "Stripe refused a refund");
+            failed(&mut tx, &checkout, request, &refusal.to_string()).await?;
         }
         Err(other) => return Err(other.into()),
     }
