@@ -21,7 +21,7 @@ use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, CapturePaymentIntent,
     CreatePaymentIntent, RetrievePaymentIntent,
 };
-use stripe_core::refund::CreateRefund;
+use stripe_core::refund::{CreateRefund, ListRefund};
 use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, Refund};
 use stripe_types::Currency;
 
@@ -226,6 +226,8 @@ impl Stripe {
             .await?)
     }
 
+    /// Refund number `sequence` of an order. Its metadata names the order and the
+    /// sequence, so [`Stripe::find_refund`] can find it again after the key has expired.
     pub async fn refund(
         &self,
         payment_intent: &str,
@@ -236,14 +238,51 @@ impl Stripe {
         Ok(CreateRefund::new()
             .payment_intent(payment_intent)
             .amount(amount)
-            .metadata(HashMap::from([(
-                "order_number".to_owned(),
-                order_number.to_owned(),
-            )]))
+            .metadata(HashMap::from([
+                ("order_number".to_owned(), order_number.to_owned()),
+                ("refund_number".to_owned(), sequence.to_string()),
+            ]))
             .customize()
             .request_strategy(once(&key::refund(order_number, sequence))?)
             .send(&self.client)
             .await?)
+    }
+
+    /// Refund number `sequence` of an order if Stripe already made it (and it has not
+    /// failed). Stripe keeps an idempotency key about 24 hours; a refund job replayed
+    /// later from the dead letters would otherwise refund a second time.
+    pub async fn find_refund(
+        &self,
+        payment_intent: &str,
+        order_number: &str,
+        sequence: i32,
+    ) -> Result<Option<Refund>, Failure> {
+        let sequence = sequence.to_string();
+        let ours = |refund: &Refund| {
+            let meta = refund.metadata.as_ref();
+            let says = |key: &str, value: &str| {
+                meta.and_then(|m| m.get(key)).map(String::as_str) == Some(value)
+            };
+            says("order_number", order_number)
+                && says("refund_number", &sequence)
+                && !matches!(refund.status.as_deref(), Some("failed" | "canceled"))
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListRefund::new().payment_intent(payment_intent).limit(100);
+            if let Some(after) = &after {
+                request = request.starting_after(after.as_str());
+            }
+            let page = request.send(&self.client).await?;
+            let last = page.data.last().map(|r| r.id.to_string());
+            if let Some(found) = page.data.into_iter().find(|r| ours(r)) {
+                return Ok(Some(found));
+            }
+            match last {
+                Some(last) if page.has_more => after = Some(last),
+                _ => return Ok(None),
+            }
+        }
     }
 
     pub async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, Failure> {
