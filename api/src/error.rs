@@ -108,6 +108,18 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A cart whose amounts do not fit in 64-bit minor units: refused, never charged a
+/// wrapped amount.
+impl From<cartwright_shared::money::Overflow> for ApiError {
+    fn from(_: cartwright_shared::money::Overflow) -> Self {
+        Self::Invalid {
+            code: "amount_too_large",
+            field: "items".into(),
+            message: "the checkout's amounts are too large to charge".into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

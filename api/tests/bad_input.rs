@@ -370,6 +370,39 @@ async fn insufficient_stock_names_the_sku_and_what_is_available() {
 }
 
 #[tokio::test]
+async fn amounts_too_large_to_charge_are_refused_not_wrapped() {
+    let app = TestApp::spawn().await;
+    // The largest price the ops API takes; 99 of them do not fit in 64-bit cents.
+    let (status, _) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/ops/catalog/RACK-2001",
+            &app.ops_key,
+            &json!({"price": "999999999999999.99", "stock": 100}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let body = with(|b| b["items"][1]["quantity"] = json!(99));
+    let response = app.submit("overflow", &body).await;
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "amount_too_large");
+    assert_eq!(error["error"]["field"], "items");
+    // Nothing was written and no stock stays held.
+    assert_eq!(app.count("checkouts").await, 0);
+    assert_eq!(app.count("reservations").await, 0);
+    let reserved: i64 = sqlx::query_scalar("SELECT sum(reserved)::BIGINT FROM skus")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reserved, 0);
+
+    // One unit fits.
+    let body = with(|b| b["items"][1]["quantity"] = json!(1));
+    assert_eq!(app.submit("one", &body).await.status(), 202);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/v1/nothing")).send().await.unwrap();

@@ -120,16 +120,30 @@ impl Serialize for Minor {
     }
 }
 
-impl std::ops::Add for Minor {
-    type Output = Self;
-    fn add(self, rhs: Self) -> Self {
-        Self(self.0 + rhs.0)
-    }
-}
+/// An amount too large for a 64-bit count of minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the amount is too large")]
+pub struct Overflow;
 
-impl std::iter::Sum for Minor {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        Self(iter.map(|m| m.0).sum())
+impl Minor {
+    /// `self + rhs`, or [`Overflow`]: a wrapped sum would be a wrong charge.
+    pub fn checked_add(self, rhs: Self) -> Result<Self, Overflow> {
+        self.0.checked_add(rhs.0).map(Self).ok_or(Overflow)
+    }
+
+    /// `self × quantity`, or [`Overflow`].
+    pub fn checked_times(self, quantity: i32) -> Result<Self, Overflow> {
+        self.0
+            .checked_mul(i64::from(quantity))
+            .map(Self)
+            .ok_or(Overflow)
+    }
+
+    /// The sum of `amounts`, or [`Overflow`].
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Self>) -> Result<Self, Overflow> {
+        amounts
+            .into_iter()
+            .try_fold(Self(0), |sum, amount| sum.checked_add(amount))
     }
 }
 
@@ -164,6 +178,19 @@ mod tests {
         ] {
             assert!(Minor::parse_decimal(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn sums_and_products_that_overflow_are_errors() {
+        assert_eq!(Minor(2).checked_add(Minor(3)), Ok(Minor(5)));
+        assert_eq!(Minor(i64::MAX).checked_add(Minor(1)), Err(Overflow));
+        assert_eq!(Minor(250).checked_times(3), Ok(Minor(750)));
+        assert_eq!(Minor(i64::MAX / 2).checked_times(3), Err(Overflow));
+        assert_eq!(Minor::checked_sum([Minor(1), Minor(2)]), Ok(Minor(3)));
+        assert_eq!(
+            Minor::checked_sum([Minor(i64::MAX), Minor(1)]),
+            Err(Overflow)
+        );
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //!
 //! Tax is computed per order on its item subtotal (shipping is not taxed), rounded half
 //! away from zero to the cent; the checkout's amounts are the sums of its orders', so
-//! the checkout total always equals the sum of the order totals to the cent.
+//! the checkout total always equals the sum of the order totals to the cent. Every sum
+//! and product is checked: a cart whose amounts do not fit in 64 bits is refused
+//! ([`Overflow`]), never charged a wrapped amount.
 
 use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::money::Minor;
+use crate::money::{Minor, Overflow};
 
 /// One priced line, as read from the catalog (never from the client).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +24,8 @@ pub struct PricedLine {
 }
 
 impl PricedLine {
-    pub fn line_total(&self) -> Minor {
-        Minor(self.unit_price.0 * i64::from(self.quantity))
+    pub fn line_total(&self) -> Result<Minor, Overflow> {
+        self.unit_price.checked_times(self.quantity)
     }
 }
 
@@ -59,7 +61,7 @@ pub fn price(
     lines: &[PricedLine],
     shipping: &BTreeMap<String, StoreShipping>,
     tax_rate_percent: Decimal,
-) -> PricedCheckout {
+) -> Result<PricedCheckout, Overflow> {
     let mut by_store: BTreeMap<&str, Vec<PricedLine>> = BTreeMap::new();
     for line in lines {
         by_store
@@ -68,39 +70,46 @@ pub fn price(
             .push(line.clone());
     }
 
-    let orders: Vec<PricedOrder> = by_store
+    let orders = by_store
         .into_iter()
         .map(|(store_id, lines)| {
-            let subtotal: Minor = lines.iter().map(PricedLine::line_total).sum();
+            let subtotal = Minor::checked_sum(
+                lines
+                    .iter()
+                    .map(PricedLine::line_total)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )?;
             let rule = &shipping[store_id];
             let ships_free = rule.free_threshold.is_some_and(|t| subtotal >= t);
             let shipping = if ships_free { Minor(0) } else { rule.fee };
-            let tax = tax_on(subtotal, tax_rate_percent);
-            PricedOrder {
+            let tax = tax_on(subtotal, tax_rate_percent)?;
+            Ok(PricedOrder {
                 store_id: store_id.to_owned(),
                 lines,
                 subtotal,
                 shipping,
                 tax,
-                total: subtotal + shipping + tax,
-            }
+                total: Minor::checked_sum([subtotal, shipping, tax])?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<PricedOrder>, Overflow>>()?;
 
-    PricedCheckout {
-        subtotal: orders.iter().map(|o| o.subtotal).sum(),
-        shipping: orders.iter().map(|o| o.shipping).sum(),
-        tax: orders.iter().map(|o| o.tax).sum(),
-        total: orders.iter().map(|o| o.total).sum(),
+    Ok(PricedCheckout {
+        subtotal: Minor::checked_sum(orders.iter().map(|o| o.subtotal))?,
+        shipping: Minor::checked_sum(orders.iter().map(|o| o.shipping))?,
+        tax: Minor::checked_sum(orders.iter().map(|o| o.tax))?,
+        total: Minor::checked_sum(orders.iter().map(|o| o.total))?,
         orders,
-    }
+    })
 }
 
-fn tax_on(amount: Minor, rate_percent: Decimal) -> Minor {
-    let tax = Decimal::from(amount.0) * rate_percent / Decimal::ONE_HUNDRED;
+fn tax_on(amount: Minor, rate_percent: Decimal) -> Result<Minor, Overflow> {
+    let tax = Decimal::from(amount.0)
+        .checked_mul(rate_percent)
+        .ok_or(Overflow)?
+        / Decimal::ONE_HUNDRED;
     let rounded = tax.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-    // A rate below 100 % of an i64 amount always fits back into an i64.
-    Minor(i64::try_from(rounded).unwrap_or(i64::MAX))
+    i64::try_from(rounded).map(Minor).map_err(|_| Overflow)
 }
 
 #[cfg(test)]
@@ -146,7 +155,8 @@ mod tests {
             ],
             &rules(),
             Decimal::new(725, 2),
-        );
+        )
+        .unwrap();
         assert_eq!(priced.orders.len(), 2);
         let a = &priced.orders[0];
         assert_eq!(a.store_id, "a");
@@ -156,23 +166,26 @@ mod tests {
         let b = &priced.orders[1];
         assert_eq!(b.shipping, Minor(995));
         assert_eq!(b.tax, Minor(935), "7.25 % of 129.00 = 9.3525 → 9.35");
-        assert_eq!(priced.total, a.total + b.total);
-        assert_eq!(priced.total, priced.subtotal + priced.shipping + priced.tax);
+        assert_eq!(priced.total.0, a.total.0 + b.total.0);
+        assert_eq!(
+            priced.total.0,
+            priced.subtotal.0 + priced.shipping.0 + priced.tax.0
+        );
     }
 
     #[test]
     fn threshold_is_inclusive() {
-        let priced = price(&[line("A1", "a", 1, 10000)], &rules(), Decimal::ZERO);
+        let priced = price(&[line("A1", "a", 1, 10000)], &rules(), Decimal::ZERO).unwrap();
         assert_eq!(priced.orders[0].shipping, Minor(0));
-        let priced = price(&[line("A1", "a", 1, 9999)], &rules(), Decimal::ZERO);
+        let priced = price(&[line("A1", "a", 1, 9999)], &rules(), Decimal::ZERO).unwrap();
         assert_eq!(priced.orders[0].shipping, Minor(599));
     }
 
     #[test]
     fn half_cents_round_away_from_zero() {
         // 8 % of 0.50 is exactly 0.04; 6.25 % of 0.40 is 0.025 → 0.03.
-        assert_eq!(tax_on(Minor(50), Decimal::new(8, 0)), Minor(4));
-        assert_eq!(tax_on(Minor(40), Decimal::new(625, 2)), Minor(3));
+        assert_eq!(tax_on(Minor(50), Decimal::new(8, 0)), Ok(Minor(4)));
+        assert_eq!(tax_on(Minor(40), Decimal::new(625, 2)), Ok(Minor(3)));
     }
 
     #[test]
@@ -183,8 +196,28 @@ mod tests {
             &[line("A1", "a", 1, 333), line("B1", "b", 1, 333)],
             &rules(),
             Decimal::new(725, 2),
-        );
+        )
+        .unwrap();
         let sum: i64 = priced.orders.iter().map(|o| o.tax.0).sum();
         assert_eq!(priced.tax.0, sum);
+    }
+
+    #[test]
+    fn amounts_that_do_not_fit_are_refused() {
+        let huge = i64::MAX / 50;
+        let tax = Decimal::new(725, 2);
+        assert_eq!(line("A1", "a", 99, huge).line_total(), Err(Overflow));
+        assert_eq!(
+            price(&[line("A1", "a", 99, huge)], &rules(), tax),
+            Err(Overflow)
+        );
+        // Each line fits, their order's sum does not.
+        let two = [line("A1", "a", 30, huge), line("A2", "a", 30, huge)];
+        assert_eq!(price(&two, &rules(), Decimal::ZERO), Err(Overflow));
+        // The subtotal fits, the subtotal plus shipping and tax does not.
+        assert_eq!(
+            price(&[line("A1", "a", 1, i64::MAX)], &rules(), tax),
+            Err(Overflow)
+        );
     }
 }

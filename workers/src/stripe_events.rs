@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::context::WorkerContext;
-use crate::payments::stripe::Stripe;
+use crate::payments::stripe::{self as stripe_api, Stripe};
 use crate::payments::{authorize, checkout, payload};
 
 /// Who webhook-driven changes are attributed to.
@@ -85,6 +85,14 @@ impl StripeEvents {
             .as_deref()
             .is_some_and(|own| own != id)
         {
+            return Ok(());
+        }
+        // Found through its metadata alone, it must ask what the checkout owes: anyone
+        // can write a checkout id into a PaymentIntent's metadata.
+        if !stripe_api::pays_for(&pi, current.total, &current.currency) {
+            tracing::warn!(payment_intent = id, checkout_id, amount = pi.amount, currency = %pi.currency,
+                total = current.total, checkout_currency = %current.currency,
+                "PaymentIntent names a checkout but not its amount and currency; not ours to use");
             return Ok(());
         }
         if current.status == status::checkout::EXPIRED {

@@ -177,7 +177,7 @@ impl Catalog {
                 unit_price: Minor(row.price),
             });
         }
-        Ok(pricing::price(&lines, &shipping, self.tax_rate))
+        Ok(pricing::price(&lines, &shipping, self.tax_rate)?)
     }
 }
 
@@ -206,7 +206,7 @@ async fn write(
     let at = DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the clock is out of range")))?;
     let actor = actor::api_key(s.principal);
-    let answer = serde_json::to_value(answer(s, &checkout_id, &numbers, priced, &actor, at))
+    let answer = serde_json::to_value(answer(s, &checkout_id, &numbers, priced, &actor, at)?)
         .map_err(|e| ApiError::Internal(e.into()))?;
 
     let index_of: HashMap<&str, usize> = request
@@ -237,7 +237,7 @@ async fn write(
                 "store_id": line.store_id,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price.0,
-                "line_total": line.line_total().0,
+                "line_total": line.line_total()?.0,
             }));
         }
     }
@@ -349,7 +349,7 @@ fn answer(
     priced: &PricedCheckout,
     actor: &str,
     at: DateTime<Utc>,
-) -> CheckoutView {
+) -> Result<CheckoutView, ApiError> {
     let request = &s.request;
     let entry = |order_number: Option<&String>, to: &str| HistoryEntry {
         order_number: order_number.cloned(),
@@ -366,7 +366,7 @@ fn answer(
         .zip(numbers)
         .map(|(order, number)| {
             history.push(entry(Some(number), status::order::PENDING_PAYMENT));
-            OrderView {
+            Ok(OrderView {
                 number: number.clone(),
                 checkout_id: checkout_id.to_owned(),
                 store: order.store_id.clone(),
@@ -379,24 +379,26 @@ fn answer(
                 items: order
                     .lines
                     .iter()
-                    .map(|l| ItemView {
-                        sku: l.sku.clone(),
-                        title: l.title.clone(),
-                        quantity: l.quantity,
-                        unit_price: l.unit_price,
-                        line_total: l.line_total(),
+                    .map(|l| {
+                        Ok(ItemView {
+                            sku: l.sku.clone(),
+                            title: l.title.clone(),
+                            quantity: l.quantity,
+                            unit_price: l.unit_price,
+                            line_total: l.line_total()?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, ApiError>>()?,
                 store_order_number: None,
                 tracking_number: None,
                 carrier: None,
                 created_at: at,
                 updated_at: at,
                 history: None,
-            }
+            })
         })
-        .collect();
-    CheckoutView {
+        .collect::<Result<_, ApiError>>()?;
+    Ok(CheckoutView {
         id: checkout_id.to_owned(),
         status: status::checkout::PENDING.to_owned(),
         currency: request.currency.as_str().to_owned(),
@@ -418,5 +420,5 @@ fn answer(
         created_at: at,
         updated_at: at,
         principal: s.principal.to_owned(),
-    }
+    })
 }

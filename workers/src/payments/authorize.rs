@@ -78,6 +78,16 @@ pub async fn run(
                 failed(&mut tx, &current, &reason, Some(&decline), ACTOR).await?;
             }
         }
+        Err(Failure::Refused(refusal)) => {
+            // An unknown or detached PaymentMethod, an amount Stripe will not take…: it
+            // never will, so the checkout ends now rather than waiting in a dead letter
+            // with its stock held.
+            tracing::warn!(checkout_id, %refusal, "Stripe refused the authorization");
+            if current.status == cs::PENDING {
+                let (code, reason) = refusal.for_customer();
+                failed(&mut tx, &current, reason, Some(code), ACTOR).await?;
+            }
+        }
         Err(Failure::Job(err)) => return Err(err),
     }
     ctx.commit(tx).await?;

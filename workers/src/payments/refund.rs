@@ -1,6 +1,10 @@
 //! Refunds ops asked for (`refund.requested`): one Stripe refund per request, keyed by
 //! the order and the request's sequence number, then the order is `refunded` (all of
 //! it) or `partially_refunded`.
+//!
+//! Before sending, the job looks for the refund at Stripe (by the order and sequence in
+//! its metadata): a job replayed from the dead letters after Stripe forgot the key (about
+//! 24 hours) must find the refund it made, not make a second one.
 
 use cartwright_shared::outbox;
 use cartwright_shared::queue::handler::{Context, HandlerError};
@@ -50,20 +54,42 @@ pub async fn run(
             checkout.id
         )));
     };
-    let outcome = stripe
-        .refund(
-            pi,
-            &request.order_number,
-            request.refund_number,
-            request.amount,
-        )
-        .await;
+    let made = stripe
+        .find_refund(pi, &request.order_number, request.refund_number)
+        .await?;
+    let outcome = match made {
+        Some(refund) if refund.amount != request.amount => {
+            return Err(HandlerError::Permanent(anyhow::anyhow!(
+                "Stripe already has refund {} of order {} ({}), for {} instead of {}",
+                request.refund_number,
+                request.order_number,
+                refund.id,
+                refund.amount,
+                request.amount
+            )));
+        }
+        Some(refund) => {
+            tracing::info!(order_number = %request.order_number, refund = %refund.id,
+                "the refund was already made at Stripe; recording it");
+            Ok(refund)
+        }
+        None => {
+            stripe
+                .refund(
+                    pi,
+                    &request.order_number,
+                    request.refund_number,
+                    request.amount,
+                )
+                .await
+        }
+    };
     let mut tx = ctx.begin().await?;
     match outcome {
         Ok(refund) => succeeded(&mut tx, &checkout, request, refund.id.as_str()).await?,
-        Err(Failure::Job(HandlerError::Permanent(err))) => {
-            tracing::error!(order_number = %request.order_number, error = %err, "Stripe refused a refund");
-            failed(&mut tx, &checkout, request, &format!("{err:#}")).await?;
+        Err(Failure::Refused(refusal)) => {
+            tracing::error!(order_number = %request.order_number, %refusal, "Stripe refused a refund");
+            failed(&mut tx, &checkout, request, &refusal.to_string()).await?;
         }
         Err(other) => return Err(other.into()),
     }

@@ -6,6 +6,10 @@
 //! settlers of one checkout (two order events at once, the deadline guard) compute the
 //! same amount and send the same idempotency key, so Stripe captures once; the second
 //! transaction locks the checkout row and only the first to commit writes the outcome.
+//!
+//! The PaymentIntent at Stripe decides, not the job: a job replayed long after its first
+//! run (from the dead letters, after Stripe forgot the key) may find the capture or the
+//! cancel already done, and then records it without asking again.
 
 use cartwright_shared::outbox;
 use cartwright_shared::queue::handler::{Context, HandlerError};
@@ -13,6 +17,7 @@ use cartwright_shared::status::{checkout as cs, order as os};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
+use stripe_core::PaymentIntentStatus;
 
 use super::checkout::{self, Checkout};
 use super::stripe::{Stripe, key};
@@ -37,9 +42,9 @@ pub async fn on_order_event(
     let Some((checkout, plan)) = plan(ctx.pool(), checkout_id).await? else {
         return Ok(());
     };
-    execute(stripe, &checkout, &plan).await?;
+    let settled = execute(stripe, &checkout, plan).await?;
     let mut tx = ctx.begin().await?;
-    record(&mut tx, checkout_id, &plan).await?;
+    record(&mut tx, checkout_id, &settled).await?;
     ctx.commit(tx).await?;
     Ok(())
 }
@@ -53,9 +58,9 @@ pub async fn settle_now(
     let Some((checkout, plan)) = plan(pool, checkout_id).await? else {
         return Ok(false);
     };
-    execute(stripe, &checkout, &plan).await?;
+    let settled = execute(stripe, &checkout, plan).await?;
     let mut tx = pool.begin().await?;
-    let done = record(&mut tx, checkout_id, &plan).await?;
+    let done = record(&mut tx, checkout_id, &settled).await?;
     tx.commit().await?;
     Ok(done)
 }
@@ -95,18 +100,43 @@ pub async fn plan(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<(Chec
     Ok(Some((checkout, plan)))
 }
 
-async fn execute(stripe: &Stripe, checkout: &Checkout, plan: &Plan) -> Result<(), HandlerError> {
-    let Some(pi) = checkout.payment_intent_id.as_deref() else {
+/// Carries out `plan` at Stripe unless Stripe has already settled the PaymentIntent;
+/// returns what was settled (a capture with the amount Stripe received).
+async fn execute(stripe: &Stripe, checkout: &Checkout, plan: Plan) -> Result<Plan, HandlerError> {
+    let Some(pi_id) = checkout.payment_intent_id.as_deref() else {
         return Err(HandlerError::Permanent(anyhow::anyhow!(
             "authorized checkout {} has no PaymentIntent",
             checkout.id
         )));
     };
-    match plan {
-        Plan::Capture { amount, .. } => stripe.capture(&checkout.id, pi, *amount).await?,
-        Plan::Cancel => stripe.cancel(&checkout.id, pi).await?,
-    };
-    Ok(())
+    let pi = stripe.payment_intent(pi_id).await?;
+    match (pi.status, plan) {
+        (PaymentIntentStatus::RequiresCapture, Plan::Capture { amount, placed }) => {
+            stripe.capture(&checkout.id, pi_id, amount).await?;
+            Ok(Plan::Capture { amount, placed })
+        }
+        (PaymentIntentStatus::RequiresCapture, Plan::Cancel) => {
+            stripe.cancel(&checkout.id, pi_id).await?;
+            Ok(Plan::Cancel)
+        }
+        (PaymentIntentStatus::Succeeded, Plan::Capture { placed, .. }) => {
+            tracing::info!(checkout_id = %checkout.id, payment_intent = pi_id, received = pi.amount_received,
+                "already captured at Stripe; recording it");
+            Ok(Plan::Capture {
+                amount: pi.amount_received,
+                placed,
+            })
+        }
+        (PaymentIntentStatus::Canceled, Plan::Cancel) => {
+            tracing::info!(checkout_id = %checkout.id, payment_intent = pi_id,
+                "already cancelled at Stripe; recording it");
+            Ok(Plan::Cancel)
+        }
+        (status, plan) => Err(HandlerError::Permanent(anyhow::anyhow!(
+            "checkout {} should settle as {plan:?} but its PaymentIntent {pi_id} is {status}",
+            checkout.id
+        ))),
+    }
 }
 
 /// Writes the settlement if no one has yet; returns whether this call wrote it.

@@ -21,7 +21,7 @@ use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, CapturePaymentIntent,
     CreatePaymentIntent, RetrievePaymentIntent,
 };
-use stripe_core::refund::CreateRefund;
+use stripe_core::refund::{CreateRefund, ListRefund};
 use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, Refund};
 use stripe_types::Currency;
 
@@ -54,8 +54,55 @@ pub enum Failure {
         message: String,
         payment_intent: Option<String>,
     },
+    /// Stripe refused the request for good (400, or a 402 that is not a card error): the
+    /// same request will never succeed. Not Cartwright's confusion, so not a dead letter.
+    Refused(Refusal),
     /// Anything else, classified for the runtime.
     Job(HandlerError),
+}
+
+/// What Stripe said when it refused a request.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: Option<String>,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+impl Refusal {
+    /// A stable code and plain words for the customer: why their payment did not happen.
+    pub fn for_customer(&self) -> (&'static str, &'static str) {
+        let code = self.code.as_deref().unwrap_or_default();
+        if self.param.as_deref() == Some("payment_method") || code.starts_with("payment_method") {
+            (
+                "invalid_payment_method",
+                "the payment method could not be used",
+            )
+        } else if self.param.as_deref() == Some("amount") || code.starts_with("amount_") {
+            (
+                "invalid_amount",
+                "the amount could not be charged to this card",
+            )
+        } else {
+            (
+                "payment_refused",
+                "the payment was refused by the payment processor",
+            )
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stripe refused ({}, {}): {}",
+            self.status,
+            self.code.as_deref().unwrap_or("no code"),
+            self.message
+        )
+    }
 }
 
 impl From<StripeError> for Failure {
@@ -72,6 +119,12 @@ impl From<StripeError> for Failure {
                     payment_intent: errors.payment_intent.as_ref().map(|pi| pi.id.to_string()),
                 }
             }
+            StripeError::Stripe(errors, status @ (400 | 402)) => Failure::Refused(Refusal {
+                status,
+                code: errors.code.as_ref().map(|c| c.as_str().to_owned()),
+                param: errors.param.clone(),
+                message: errors.message.clone().unwrap_or_default(),
+            }),
             other => Failure::Job(classify(other)),
         }
     }
@@ -100,6 +153,7 @@ impl From<Failure> for HandlerError {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Job(err) => err,
+            Failure::Refused(refusal) => HandlerError::Permanent(anyhow!("{refusal}")),
             Failure::Declined { code, message, .. } => {
                 HandlerError::Permanent(anyhow!("stripe declined: {code}: {message}"))
             }
@@ -130,7 +184,7 @@ impl Stripe {
         currency: &str,
         payment_method: &str,
     ) -> Result<PaymentIntent, Failure> {
-        let currency = Currency::from_str(currency).unwrap_or(Currency::USD);
+        let currency = stripe_currency(currency)?;
         Ok(CreatePaymentIntent::new(amount, currency)
             .capture_method(PaymentIntentCaptureMethod::Manual)
             .confirm(true)
@@ -172,6 +226,8 @@ impl Stripe {
             .await?)
     }
 
+    /// Refund number `sequence` of an order. Its metadata names the order and the
+    /// sequence, so [`Stripe::find_refund`] can find it again after the key has expired.
     pub async fn refund(
         &self,
         payment_intent: &str,
@@ -182,14 +238,51 @@ impl Stripe {
         Ok(CreateRefund::new()
             .payment_intent(payment_intent)
             .amount(amount)
-            .metadata(HashMap::from([(
-                "order_number".to_owned(),
-                order_number.to_owned(),
-            )]))
+            .metadata(HashMap::from([
+                ("order_number".to_owned(), order_number.to_owned()),
+                ("refund_number".to_owned(), sequence.to_string()),
+            ]))
             .customize()
             .request_strategy(once(&key::refund(order_number, sequence))?)
             .send(&self.client)
             .await?)
+    }
+
+    /// Refund number `sequence` of an order if Stripe already made it (and it has not
+    /// failed). Stripe keeps an idempotency key about 24 hours; a refund job replayed
+    /// later from the dead letters would otherwise refund a second time.
+    pub async fn find_refund(
+        &self,
+        payment_intent: &str,
+        order_number: &str,
+        sequence: i32,
+    ) -> Result<Option<Refund>, Failure> {
+        let sequence = sequence.to_string();
+        let ours = |refund: &Refund| {
+            let meta = refund.metadata.as_ref();
+            let says = |key: &str, value: &str| {
+                meta.and_then(|m| m.get(key)).map(String::as_str) == Some(value)
+            };
+            says("order_number", order_number)
+                && says("refund_number", &sequence)
+                && !matches!(refund.status.as_deref(), Some("failed" | "canceled"))
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListRefund::new().payment_intent(payment_intent).limit(100);
+            if let Some(after) = &after {
+                request = request.starting_after(after.as_str());
+            }
+            let page = request.send(&self.client).await?;
+            let last = page.data.last().map(|r| r.id.to_string());
+            if let Some(found) = page.data.into_iter().find(|r| ours(r)) {
+                return Ok(Some(found));
+            }
+            match last {
+                Some(last) if page.has_more => after = Some(last),
+                _ => return Ok(None),
+            }
+        }
     }
 
     pub async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, Failure> {
@@ -205,6 +298,17 @@ impl Stripe {
     }
 }
 
+/// Stripe's code for a checkout's currency. One Stripe does not know is a permanent
+/// error: charging it in any other currency would take the wrong amount.
+fn stripe_currency(code: &str) -> Result<Currency, Failure> {
+    match Currency::from_str(code) {
+        Ok(Currency::Unknown(_)) | Err(_) => Err(Failure::Job(HandlerError::Permanent(anyhow!(
+            "currency {code:?} is not one Stripe knows; not charging it as another"
+        )))),
+        Ok(currency) => Ok(currency),
+    }
+}
+
 fn once(key: &str) -> Result<RequestStrategy, Failure> {
     IdempotencyKey::new(key)
         .map(RequestStrategy::Idempotent)
@@ -213,6 +317,12 @@ fn once(key: &str) -> Result<RequestStrategy, Failure> {
                 "idempotency key {key:?}: {e}"
             )))
         })
+}
+
+/// Whether `pi` asks for `amount` in `currency`. A PaymentIntent that names a checkout in
+/// its metadata but another amount or currency is not that checkout's payment.
+pub fn pays_for(pi: &PaymentIntent, amount: i64, currency: &str) -> bool {
+    pi.amount == amount && pi.currency.to_string() == currency
 }
 
 /// The decline code of a PaymentIntent's last failed attempt (3-D Secure failed, or a

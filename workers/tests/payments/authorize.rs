@@ -240,3 +240,77 @@ async fn a_checkout_no_longer_pending_is_not_authorized() {
     assert_eq!(world.status(&id).await, "expired");
     world.env.stop().await;
 }
+
+#[tokio::test]
+async fn a_payment_method_stripe_does_not_know_fails_the_payment_instead_of_dead_lettering() {
+    let mut world = World::start().await;
+    world
+        .env
+        .spawn_archiver_for(vec![cartwright_shared::queue::work_queues::payments()]);
+    let reserved_before = world.scalar("SELECT sum(reserved) FROM skus").await;
+    let (id, _) = world.submit("pm_x").await;
+    world.wait_for(&id, "payment_failed").await;
+
+    let view = world.checkout(&id).await;
+    assert_eq!(view["decline_code"], "invalid_payment_method");
+    for order in view["orders"].as_array().unwrap() {
+        assert_eq!(order["status"], "cancelled");
+    }
+    assert_eq!(
+        world.scalar("SELECT sum(reserved) FROM skus").await,
+        reserved_before,
+        "the holds are released"
+    );
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE message_type = 'payment.failed' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&world.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(payload["decline_code"], "invalid_payment_method");
+    assert_eq!(payload["reason"], "the payment method could not be used");
+
+    // A decline from Stripe's documented list ends the same way, with the issuer's code.
+    let (declined, _) = world
+        .submit("pm_card_visa_chargeDeclinedInsufficientFunds")
+        .await;
+    world.wait_for(&declined, "payment_failed").await;
+    assert_eq!(
+        world.checkout(&declined).await["decline_code"],
+        "insufficient_funds"
+    );
+    assert_eq!(world.scalar("SELECT count(*) FROM dead_letters").await, 0);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_currency_stripe_does_not_know_is_dead_lettered_never_charged_as_usd() {
+    let mut world = World::idle().await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    sqlx::query("UPDATE checkouts SET currency = 'xyz' WHERE id = $1")
+        .bind(&id)
+        .execute(&world.env.app.pool)
+        .await
+        .unwrap();
+    world.env.spawn_relay();
+    world.env.spawn_handler(Payments {
+        stripe: world.stripe(),
+    });
+    world
+        .env
+        .spawn_archiver_for(vec![cartwright_shared::queue::work_queues::payments()]);
+    eventually(WAIT, "the checkout's job in dead_letters", || async {
+        world.scalar("SELECT count(*) FROM dead_letters").await == 1
+    })
+    .await;
+    let error: String = sqlx::query_scalar("SELECT error FROM dead_letters")
+        .fetch_one(&world.env.app.pool)
+        .await
+        .unwrap();
+    assert!(error.contains("\"xyz\""), "{error}");
+    let ledger = world.ledger().await;
+    assert_eq!(ledger["counters"]["payment_intent_create_requests"], 0);
+    assert_eq!(world.status(&id).await, "pending");
+    world.env.stop().await;
+}

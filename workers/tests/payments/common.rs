@@ -224,6 +224,27 @@ impl World {
         response.json().await.expect("JSON")
     }
 
+    /// A Stripe client of the test's own, for calls Cartwright did not make: what an
+    /// earlier run of a job would have done, under a key Stripe has since forgotten.
+    pub fn outside_client(&self) -> stripe::Client {
+        stripe::ClientBuilder::new(STRIPE_KEY)
+            .url(self.emulator.base_url.clone())
+            .build()
+            .expect("Stripe client")
+    }
+
+    /// Stripe's refunds of a PaymentIntent (`GET /v1/refunds?payment_intent=`).
+    pub async fn refunds_at_stripe(&self, payment_intent: &str) -> Vec<stripe_core::Refund> {
+        let list = stripe_core::refund::ListRefund::new()
+            .payment_intent(payment_intent)
+            .limit(100)
+            .send(&self.outside_client())
+            .await
+            .expect("list refunds");
+        assert!(!list.has_more);
+        list.data
+    }
+
     pub async fn ledger(&self) -> Value {
         self.http
             .get(self.emulator.url("/_emulator/ledger"))

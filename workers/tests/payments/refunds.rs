@@ -1,6 +1,9 @@
 //! Refunds ops ask for: never more than was captured for the order.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
+use stripe_core::refund::CreateRefund;
 
 use crate::common::World;
 
@@ -92,5 +95,69 @@ async fn refunds_go_to_stripe_and_never_exceed_what_was_captured() {
     );
     let nothing_left = refund(&world, &orders[0], json!({})).await;
     assert_eq!(nothing_left.status(), 409);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_stripe_already_made_is_recorded_not_made_again() {
+    let world = World::start().await;
+    let (id, orders) = world.submit("pm_card_visa").await;
+    world.wait_for(&id, "authorized").await;
+    for number in &orders {
+        world.order_outcome(&id, number, true).await;
+    }
+    world.wait_for(&id, "completed").await;
+    let pi = world.payment_intent_id(&id).await;
+
+    // An earlier run of refund 1 reached Stripe and never committed; Stripe has since
+    // forgotten its idempotency key. Only the metadata is left to recognise it by.
+    let earlier = CreateRefund::new()
+        .payment_intent(pi.as_str())
+        .amount(1000)
+        .metadata(HashMap::from([
+            ("order_number".to_owned(), orders[0].clone()),
+            ("refund_number".to_owned(), "1".to_owned()),
+        ]))
+        .send(&world.outside_client())
+        .await
+        .unwrap();
+
+    let response = refund(&world, &orders[0], json!({"amount": "10.00"})).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.json::<Value>().await.unwrap()["refund_number"], 1);
+    let order_status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM orders WHERE number = $1")
+            .bind(&orders[0])
+            .fetch_one(&world.env.app.pool)
+            .await
+            .unwrap()
+    };
+    cartwright_testkit::broker::eventually(crate::common::WAIT, "the refund recorded", || async {
+        order_status().await == "partially_refunded"
+    })
+    .await;
+    let at_stripe = world.refunds_at_stripe(&pi).await;
+    assert_eq!(at_stripe.len(), 1, "one refund at Stripe, not two");
+    let recorded: Option<String> = sqlx::query_scalar(
+        "SELECT stripe_refund_id FROM refunds WHERE order_number = $1 AND sequence = 1",
+    )
+    .bind(&orders[0])
+    .fetch_one(&world.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded.as_deref(), Some(earlier.id.as_str()));
+    assert_eq!(world.ledger().await["payment_intents"][0]["refunded"], 1000);
+
+    // A refund Cartwright makes carries the metadata a later run would look for.
+    let second = refund(&world, &orders[0], json!({"amount": "5.00"})).await;
+    assert_eq!(second.status(), 202);
+    cartwright_testkit::broker::eventually(crate::common::WAIT, "the second refund", || async {
+        world.refunds_at_stripe(&pi).await.len() == 2
+    })
+    .await;
+    let newest = &world.refunds_at_stripe(&pi).await[0];
+    let metadata = newest.metadata.clone().unwrap_or_default();
+    assert_eq!(metadata.get("order_number"), Some(&orders[0]));
+    assert_eq!(metadata.get("refund_number").map(String::as_str), Some("2"));
     world.env.stop().await;
 }

@@ -2,6 +2,7 @@
 //! bought stock leaves, the rest returns; the capture-deadline guard.
 
 use cartwright_workers::payments::deadline;
+use stripe_core::payment_intent::{CancelPaymentIntent, CapturePaymentIntent};
 
 use crate::common::World;
 
@@ -163,5 +164,61 @@ async fn the_capture_deadline_guard_captures_what_is_placed_and_fails_the_rest()
             .unwrap(),
         0
     );
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_capture_or_cancel_stripe_already_made_is_recorded_not_sent_again() {
+    let world = World::start().await;
+    let stripe = world.outside_client();
+
+    // An earlier run captured at Stripe and never committed; its key is forgotten.
+    let (captured, orders) = world.submit("pm_card_visa").await;
+    world.wait_for(&captured, "authorized").await;
+    let pi = world.payment_intent_id(&captured).await;
+    let total: i64 = sqlx::query_scalar("SELECT total FROM checkouts WHERE id = $1")
+        .bind(&captured)
+        .fetch_one(&world.env.app.pool)
+        .await
+        .unwrap();
+    CapturePaymentIntent::new(pi.as_str())
+        .amount_to_capture(total)
+        .send(&stripe)
+        .await
+        .unwrap();
+    for number in &orders {
+        world.order_outcome(&captured, number, true).await;
+    }
+    world.wait_for(&captured, "completed").await;
+    let view = world.checkout(&captured).await;
+    assert_eq!(view["payment"]["captured"], view["total"]);
+
+    // The same for a cancel.
+    let (cancelled, orders) = world.submit("pm_card_visa").await;
+    world.wait_for(&cancelled, "authorized").await;
+    let cancelled_pi = world.payment_intent_id(&cancelled).await;
+    CancelPaymentIntent::new(cancelled_pi.as_str())
+        .send(&stripe)
+        .await
+        .unwrap();
+    for number in &orders {
+        world.order_outcome(&cancelled, number, false).await;
+    }
+    world.wait_for(&cancelled, "cancelled").await;
+    assert_eq!(
+        world
+            .scalar(&format!(
+                "SELECT count(*) FROM reservations WHERE checkout_id = '{cancelled}' AND status = 'held'"
+            ))
+            .await,
+        0
+    );
+
+    let ledger = world.ledger().await;
+    let intents = ledger["payment_intents"].as_array().unwrap();
+    assert_eq!(intents.len(), 2);
+    let by_id = |id: &str| intents.iter().find(|p| p["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&pi)["captured"], total, "captured once, in full");
+    assert_eq!(by_id(&cancelled_pi)["status"], "canceled");
     world.env.stop().await;
 }

@@ -1,10 +1,16 @@
 //! `POST /v1/webhooks/stripe` and the stripe-events worker: signatures, de-duplication,
 //! events in Stripe's documented format, late and out-of-order events, disputes.
 
+use std::collections::HashMap;
+
 use cartwright_testkit::broker::eventually;
 use serde_json::{Value, json};
+use stripe_core::PaymentIntentCaptureMethod;
+use stripe_core::payment_intent::CreatePaymentIntent;
+use stripe_types::Currency;
 
 use cartwright_workers::payments::{authorize, checkout};
+use cartwright_workers::stripe_events::StripeEvents;
 
 use crate::common::{WAIT, WEBHOOK_SECRET, World, now, signature};
 
@@ -346,5 +352,52 @@ async fn a_retried_authorization_the_webhook_applied_meanwhile_is_kept() {
         "{ledger}"
     );
     assert_eq!(world.status(&id).await, "authorized");
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_payment_intent_naming_a_checkout_but_not_its_amount_is_not_used() {
+    let mut world = World::idle().await;
+    world.env.spawn_relay();
+    world.env.spawn_handler(StripeEvents {
+        stripe: world.stripe(),
+    });
+    let (id, _) = world.submit("pm_card_visa").await;
+    // Someone else's PaymentIntent for 1.00 carrying this checkout's id.
+    let foreign = CreatePaymentIntent::new(100, Currency::USD)
+        .capture_method(PaymentIntentCaptureMethod::Manual)
+        .confirm(true)
+        .payment_method("pm_card_visa")
+        .metadata(HashMap::from([("checkout_id".to_owned(), id.clone())]))
+        .send(&world.outside_client())
+        .await
+        .unwrap();
+    let body = event(
+        "evt_foreign",
+        "payment_intent.amount_capturable_updated",
+        foreign.id.as_str(),
+    );
+    let response = world
+        .post_webhook(&body, Some(signature(WEBHOOK_SECRET, now(), &body)))
+        .await;
+    assert_eq!(response.status(), 200);
+    eventually(WAIT, "the event to be handled", || async {
+        world
+            .scalar(
+                "SELECT count(*) FROM inbox i JOIN outbox o ON o.message_id = i.message_id
+                     WHERE i.consumer = 'stripe-events' AND o.aggregate_id = 'evt_foreign'",
+            )
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "pending");
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT payment_intent_id FROM checkouts WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&world.env.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(taken, None);
     world.env.stop().await;
 }

@@ -292,3 +292,57 @@ async fn requests_without_a_test_key_are_401() {
         0
     );
 }
+
+#[tokio::test]
+async fn an_unknown_payment_method_is_refused_as_stripe_refuses_it() {
+    let emu = start().await;
+    let (err, status) = stripe_error(authorize(5000, "pm_x").send(&emu.client).await);
+    assert_eq!(status, 400);
+    assert_eq!(err.type_, ApiErrorsType::InvalidRequestError);
+    assert_eq!(err.code, Some(ApiErrorsCode::ResourceMissing));
+    assert_eq!(err.param.as_deref(), Some("payment_method"));
+    assert_eq!(
+        err.message.as_deref(),
+        Some("No such PaymentMethod: 'pm_x'")
+    );
+    assert!(err.payment_intent.is_none(), "nothing was created");
+    assert_eq!(emu.ledger().await["payment_intents"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn the_visa_charge_declined_cards_of_stripes_docs_decline() {
+    let emu = start().await;
+    for (pm, decline_code) in [
+        ("pm_card_visa_chargeDeclined", "generic_decline"),
+        (
+            "pm_card_visa_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+        ),
+        ("pm_card_visa_chargeDeclinedLostCard", "lost_card"),
+        ("pm_card_visa_chargeDeclinedStolenCard", "stolen_card"),
+        (
+            "pm_card_visa_chargeDeclinedVelocityLimitExceeded",
+            "card_velocity_exceeded",
+        ),
+        ("pm_card_chargeCustomerFail", "generic_decline"),
+    ] {
+        let (err, status) = stripe_error(authorize(5000, pm).send(&emu.client).await);
+        assert_eq!(status, 402, "{pm}");
+        assert_eq!(err.type_, ApiErrorsType::CardError, "{pm}");
+        assert_eq!(err.code, Some(ApiErrorsCode::CardDeclined), "{pm}");
+        assert_eq!(err.decline_code.as_deref(), Some(decline_code), "{pm}");
+        assert!(
+            err.payment_intent.is_some(),
+            "{pm}: the declined PaymentIntent"
+        );
+    }
+    for pm in [
+        "pm_card_mastercard_debit",
+        "pm_card_discover",
+        "pm_card_jcb",
+        "pm_card_riskLevelElevated",
+    ] {
+        let pi = authorize(5000, pm).send(&emu.client).await.unwrap();
+        assert_eq!(pi.status, PaymentIntentStatus::RequiresCapture, "{pm}");
+    }
+}
