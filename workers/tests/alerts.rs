@@ -251,7 +251,10 @@ async fn an_ops_alert_is_emailed_and_posted_once() {
     let mut env = QueueEnv::new(&node.url()).await;
     let mut vars = sink.env();
     vars.extend([
-        ("OPS_ALERT_EMAILS".to_owned(), "ops@shop.test".to_owned()),
+        (
+            "OPS_ALERT_EMAILS".to_owned(),
+            "ops@shop.test, buyer@shop.test".to_owned(),
+        ),
         ("ALERT_WEBHOOK_URL".to_owned(), hook_url),
         ("ALERT_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
     ]);
@@ -306,7 +309,7 @@ async fn an_ops_alert_is_emailed_and_posted_once() {
         subjects(&sink),
         ["Ops alert: settlement_stuck (checkout:ck_test)"]
     );
-    let hooks = hooks.lock().unwrap();
+    let hooks = hooks.lock().unwrap().clone();
     assert_eq!(hooks.len(), 2);
     assert_eq!(hooks[0].1, hooks[1].1);
     let (head, body) = &hooks[0];
