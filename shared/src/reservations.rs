@@ -22,8 +22,8 @@ pub struct Reaped {
 /// alone: an authorized checkout's units are being bought, and only its settlement
 /// commits or releases them (its holds last until `capture_before`, and a settlement
 /// that cannot finish raises an ops alert rather than putting bought units back on
-/// sale). Safe to run from several replicas at once: each batch claims its checkouts
-/// with `FOR UPDATE SKIP LOCKED`.
+/// sale). Safe to run from several replicas at once: a batch locks its checkouts in id
+/// order, and a replica that waited for another's finds them expired and skips them.
 pub async fn release_expired(pool: &PgPool) -> sqlx::Result<Reaped> {
     let mut total = Reaped::default();
     loop {
@@ -39,15 +39,17 @@ pub async fn release_expired(pool: &PgPool) -> sqlx::Result<Reaped> {
 async fn release_batch(pool: &PgPool) -> sqlx::Result<Reaped> {
     let mut tx = pool.begin().await?;
     // The checkout row is locked first, as the payment worker locks it before it
-    // records an authorization: the two take turns, and a checkout authorized meanwhile
-    // is no longer selected (or skipped while the worker holds it).
+    // records an authorization: the two take turns, and a checkout authorized while the
+    // reaper waited fails the status re-check on the locked row and is left alone.
+    // Waiting, not SKIP LOCKED: a checkout locked for a moment (a webhook being
+    // applied) must still expire in this pass.
     let waiting = [status::checkout::PENDING, status::checkout::REQUIRES_ACTION];
     let checkouts: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.id, c.status FROM checkouts c
          WHERE c.status = ANY($1)
            AND EXISTS (SELECT 1 FROM reservations r
                        WHERE r.checkout_id = c.id AND r.status = 'held' AND r.expires_at <= now())
-         ORDER BY c.id LIMIT $2 FOR UPDATE SKIP LOCKED",
+         ORDER BY c.id LIMIT $2 FOR UPDATE",
     )
     .bind(&waiting[..])
     .bind(REAP_BATCH)
