@@ -413,6 +413,10 @@ pub fn error(err: PlacementError) -> ApiError {
             code: "invalid_status",
             message,
         },
+        PlacementError::AuthorizationEnding(_) => ApiError::Conflict {
+            code: "authorization_ending",
+            message,
+        },
         PlacementError::Database(err) => err.into(),
     }
 }

@@ -535,3 +535,52 @@ async fn stats_count_orders_and_the_queue() {
     assert_eq!(stats["placements_per_hour"][0]["placed"], 1);
     assert!(stats["orders_by_store"].as_object().unwrap().len() >= 2);
 }
+
+/// A claim starts a purchase, so it needs the order still `awaiting_manual` and its
+/// checkout's authorization able to pay for it. Before the fix both claims succeeded,
+/// and the person bought an order that could not be marked placed or charged.
+#[tokio::test]
+async fn an_order_that_can_no_longer_be_paid_for_cannot_be_claimed() {
+    let app = TestApp::spawn().await;
+    let lapsing = queued_order(&app, "lapsing").await;
+    sqlx::query(
+        "UPDATE checkouts SET capture_before = now() + interval '2 hours'
+         WHERE id = (SELECT checkout_id FROM orders WHERE number = $1)",
+    )
+    .bind(&lapsing)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (status, body) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{lapsing}/claim"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "authorization_ending");
+
+    // Failed meanwhile (as the capture-deadline guard did before it closed queue rows).
+    let failed = queued_order(&app, "failed-meanwhile").await;
+    sqlx::query("UPDATE orders SET status = 'failed' WHERE number = $1")
+        .bind(&failed)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{failed}/claim"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_status");
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM manual_placements WHERE claimed_by IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0);
+}

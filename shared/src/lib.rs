@@ -2,12 +2,14 @@
 //! money, configuration, database access and the messages they exchange.
 
 pub mod api_keys;
+pub mod capture_deadline;
 pub mod config;
 pub mod country;
 pub mod db;
 pub mod demo;
 pub mod ids;
 pub mod money;
+pub mod ops_alert;
 pub mod outbox;
 pub mod placement;
 pub mod pricing;

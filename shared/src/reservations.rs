@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use crate::outbox;
 use crate::status::{self, Transition, actor};
 
-/// Holds released per transaction: bounds lock time when a large backlog expires at once.
-const REAP_BATCH: i64 = 500;
+/// Checkouts expired per transaction: bounds lock time when a large backlog expires at once.
+const REAP_BATCH: i64 = 200;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reaped {
@@ -17,15 +17,20 @@ pub struct Reaped {
     pub checkouts_expired: u64,
 }
 
-/// Releases every hold whose expiry has passed. Safe to run from several replicas at
-/// once: each batch claims its rows with `FOR UPDATE SKIP LOCKED`.
+/// Expires the checkouts still waiting for payment (`pending`, `requires_action`) whose
+/// holds have run out, and releases those holds. Holds of any other checkout are left
+/// alone: an authorized checkout's units are being bought, and only its settlement
+/// commits or releases them (its holds last until `capture_before`, and a settlement
+/// that cannot finish raises an ops alert rather than putting bought units back on
+/// sale). Safe to run from several replicas at once: a batch locks its checkouts in id
+/// order, and a replica that waited for another's finds them expired and skips them.
 pub async fn release_expired(pool: &PgPool) -> sqlx::Result<Reaped> {
     let mut total = Reaped::default();
     loop {
         let batch = release_batch(pool).await?;
         total.holds_released += batch.holds_released;
         total.checkouts_expired += batch.checkouts_expired;
-        if batch.holds_released < REAP_BATCH as u64 {
+        if batch.checkouts_expired < REAP_BATCH as u64 {
             return Ok(total);
         }
     }
@@ -33,21 +38,39 @@ pub async fn release_expired(pool: &PgPool) -> sqlx::Result<Reaped> {
 
 async fn release_batch(pool: &PgPool) -> sqlx::Result<Reaped> {
     let mut tx = pool.begin().await?;
-    let expired: Vec<(i64, String, String, i32)> = sqlx::query_as(
-        "SELECT id, checkout_id, sku, quantity FROM reservations
-         WHERE status = 'held' AND expires_at <= now()
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    // The checkout row is locked first, as the payment worker locks it before it
+    // records an authorization: the two take turns, and a checkout authorized while the
+    // reaper waited fails the status re-check on the locked row and is left alone.
+    // Waiting, not SKIP LOCKED: a checkout locked for a moment (a webhook being
+    // applied) must still expire in this pass.
+    let waiting = [status::checkout::PENDING, status::checkout::REQUIRES_ACTION];
+    let checkouts: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.id, c.status FROM checkouts c
+         WHERE c.status = ANY($1)
+           AND EXISTS (SELECT 1 FROM reservations r
+                       WHERE r.checkout_id = c.id AND r.status = 'held' AND r.expires_at <= now())
+         ORDER BY c.id LIMIT $2 FOR UPDATE",
     )
+    .bind(&waiting[..])
     .bind(REAP_BATCH)
     .fetch_all(&mut *tx)
     .await?;
-    if expired.is_empty() {
+    if checkouts.is_empty() {
         return Ok(Reaped::default());
     }
+    let ids: Vec<&str> = checkouts.iter().map(|(id, _)| id.as_str()).collect();
+    let released: Vec<(String, i32)> = sqlx::query_as(
+        "UPDATE reservations SET status = 'released', settled_at = now()
+         WHERE checkout_id = ANY($1) AND status = 'held'
+         RETURNING sku, quantity",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
 
-    // SKU rows are locked in sorted order, as intake locks them, so the two never deadlock.
+    // SKU rows are updated in sorted order, as intake locks them, so the two never deadlock.
     let mut per_sku: BTreeMap<&str, i32> = BTreeMap::new();
-    for (_, _, sku, quantity) in &expired {
+    for (sku, quantity) in &released {
         *per_sku.entry(sku.as_str()).or_default() += quantity;
     }
     for (sku, quantity) in &per_sku {
@@ -57,38 +80,23 @@ async fn release_batch(pool: &PgPool) -> sqlx::Result<Reaped> {
             .execute(&mut *tx)
             .await?;
     }
-    let ids: Vec<i64> = expired.iter().map(|r| r.0).collect();
-    sqlx::query(
-        "UPDATE reservations SET status = 'released', settled_at = now() WHERE id = ANY($1)",
-    )
-    .bind(&ids)
-    .execute(&mut *tx)
-    .await?;
 
     // A checkout still waiting for payment when its holds run out can no longer be
-    // fulfilled as priced: it expires, and so do its orders.
-    let checkout_ids: Vec<String> = expired.iter().map(|r| r.1.clone()).collect();
-    // That includes one still waiting for the customer's 3-D Secure: the payment
-    // worker cancels its PaymentIntent on `checkout.expired`.
-    let waiting = [status::checkout::PENDING, status::checkout::REQUIRES_ACTION];
-    let expired_checkouts: Vec<(String, String)> = sqlx::query_as(
-        "UPDATE checkouts c SET status = $2, updated_at = now()
-         FROM checkouts old
-         WHERE c.id = old.id AND c.id = ANY($1) AND c.status = ANY($3)
-         RETURNING c.id, old.status",
-    )
-    .bind(&checkout_ids)
-    .bind(status::checkout::EXPIRED)
-    .bind(&waiting[..])
-    .fetch_all(&mut *tx)
-    .await?;
-    for (checkout_id, from) in &expired_checkouts {
+    // fulfilled as priced: it expires, and so do its orders. That includes one still
+    // waiting for the customer's 3-D Secure: the payment worker cancels its
+    // PaymentIntent on `checkout.expired`.
+    sqlx::query("UPDATE checkouts SET status = $2, updated_at = now() WHERE id = ANY($1)")
+        .bind(&ids)
+        .bind(status::checkout::EXPIRED)
+        .execute(&mut *tx)
+        .await?;
+    for (checkout_id, from) in &checkouts {
         expire_checkout(&mut tx, checkout_id, from).await?;
     }
     tx.commit().await?;
     Ok(Reaped {
-        holds_released: expired.len() as u64,
-        checkouts_expired: expired_checkouts.len() as u64,
+        holds_released: released.len() as u64,
+        checkouts_expired: checkouts.len() as u64,
     })
 }
 

@@ -299,6 +299,15 @@ impl TestApp {
             .execute(&mut *tx)
             .await
             .expect("ready");
+        // Paid for, as the payment worker leaves it: only then may anyone buy it.
+        sqlx::query(
+            "UPDATE checkouts SET status = 'authorized', capture_before = now() + interval '6 days'
+             WHERE id = $1",
+        )
+        .bind(checkout["id"].as_str().expect("id"))
+        .execute(&mut *tx)
+        .await
+        .expect("authorized");
         let message = ManualPlacement {
             checkout_id: checkout["id"].as_str().expect("id").to_owned(),
             order_number: number.clone(),

@@ -1,6 +1,7 @@
 //! Low-stock alerts end to end: intake reservations write `stock.low` in their
 //! transaction, the relay publishes, the alert worker emails ops (a real SMTP server)
-//! and calls the signed webhook, once per SKU and level until a restock.
+//! and calls the signed webhook, once per SKU and level until a restock. Ops alerts
+//! (`ops.alert`) take the same path, once per event.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -235,5 +236,104 @@ async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
     assert_eq!(open[0]["level"], "low");
     assert_eq!(open[0]["available"], 2);
     assert_eq!(env.scalar("SELECT count(*) FROM stock_alerts").await, 3);
+    env.stop().await;
+}
+
+/// An `ops.alert` (here: a settlement that cannot finish) reaches ops by email and by
+/// the signed webhook, once, however often its event is delivered.
+#[tokio::test]
+async fn an_ops_alert_is_emailed_and_posted_once() {
+    use cartwright_shared::ops_alert::{self, OpsAlert};
+
+    let sink = SmtpSink::start().await;
+    let (hook_url, hooks) = webhook_receiver().await;
+    let node = RabbitNode::start().await;
+    let mut env = QueueEnv::new(&node.url()).await;
+    let mut vars = sink.env();
+    vars.extend([
+        (
+            "OPS_ALERT_EMAILS".to_owned(),
+            "ops@shop.test, buyer@shop.test".to_owned(),
+        ),
+        ("ALERT_WEBHOOK_URL".to_owned(), hook_url),
+        ("ALERT_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+    ]);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (_, alerts) = notify::build(&config(&env.app.database_url, &vars).notifications).unwrap();
+    env.spawn_relay();
+    env.spawn_handler(alerts);
+
+    let alert = OpsAlert {
+        kind: "settlement_stuck".to_owned(),
+        target: "checkout:ck_test".to_owned(),
+        message: "Checkout ck_test could not be settled.".to_owned(),
+        detail: json!({"error": "api_error (500)"}),
+    };
+    let mut tx = env.app.pool.begin().await.unwrap();
+    ops_alert::raise(&mut tx, "system:payments", "ck_test", &alert)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    eventually(WAIT, "the alert email and webhook", || async {
+        !sink.messages().is_empty() && !hooks.lock().unwrap().is_empty()
+    })
+    .await;
+    // The same event delivered again (the inbox forgot it, the relay publishes it
+    // again): the email is not sent twice; the webhook is called again with the same
+    // `alert_id`, which the receiver de-duplicates on.
+    let event_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT message_id FROM outbox WHERE message_type = 'ops.alert'")
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
+    sqlx::query("DELETE FROM inbox WHERE consumer = 'alerts'")
+        .execute(&env.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET published_at = NULL WHERE message_id = $1")
+        .bind(event_id)
+        .execute(&env.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('outbox', '')")
+        .execute(&env.app.pool)
+        .await
+        .unwrap();
+    eventually(WAIT, "the second delivery", || async {
+        hooks.lock().unwrap().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    assert_eq!(
+        subjects(&sink),
+        ["Ops alert: settlement_stuck (checkout:ck_test)"]
+    );
+    let hooks = hooks.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[0].1, hooks[1].1);
+    let (head, body) = &hooks[0];
+    let header = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-cartwright-signature:"))
+        .expect("signature header")
+        .trim()
+        .to_owned();
+    let t: u64 = header
+        .strip_prefix("t=")
+        .and_then(|r| r.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .expect("timestamp");
+    assert_eq!(header, signature(SECRET, t, body));
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["type"], "ops.alert");
+    assert_eq!(payload["kind"], "settlement_stuck");
+    assert_eq!(payload["target"], "checkout:ck_test");
+    assert_eq!(payload["alert_id"], event_id.to_string());
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM ops_audit WHERE action = 'alert.settlement_stuck'")
+            .await,
+        1
+    );
     env.stop().await;
 }

@@ -94,6 +94,11 @@ fn uuid_like() -> String {
 impl World {
     /// A paid order for `items` (one store), set `placing` and announced to the worker.
     async fn order(&self, items: Value) -> String {
+        self.order_paid_until(items, "6 days").await
+    }
+
+    /// [`Self::order`] whose checkout's authorization must be captured within `lapses_in`.
+    async fn order_paid_until(&self, items: Value, lapses_in: &str) -> String {
         let mut body = cartwright_testkit::demo_checkout();
         body["items"] = items;
         let response = self.env.app.submit(&uuid_like(), &body).await;
@@ -113,6 +118,15 @@ impl World {
             .execute(&mut *tx)
             .await
             .unwrap();
+        sqlx::query(
+            "UPDATE checkouts SET status = 'authorized', capture_before = now() + $2::interval
+             WHERE id = $1",
+        )
+        .bind(checkout["id"].as_str().unwrap())
+        .bind(lapses_in)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         cartwright_shared::outbox::enqueue(
             &mut tx,
             "order.automated_placement",
@@ -446,5 +460,85 @@ async fn a_worker_killed_during_submit_leaves_the_order_for_verification_bought_
         ))
         .await;
     assert_eq!(attempts, 1, "the second worker must not try again");
+    w.stop().await;
+}
+
+/// The attempt's state once it has ended (anything but `started`/`submitting`).
+async fn attempt_ended(w: &World, number: &str) -> (String, Option<String>) {
+    let ended = || async {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT state, error FROM placement_attempts
+             WHERE order_number = $1 AND state NOT IN ('started', 'submitting')",
+        )
+        .bind(number)
+        .fetch_optional(&w.env.app.pool)
+        .await
+        .unwrap()
+    };
+    eventually(Duration::from_secs(120), "the attempt to end", || async {
+        ended().await.is_some()
+    })
+    .await;
+    ended().await.unwrap()
+}
+
+/// The capture-deadline rule: no final click once the authorization could not pay for
+/// the order. Before the fix the worker bought it, and the customer was never charged.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_whose_authorization_is_about_to_lapse_is_not_bought() {
+    let w = world(Duration::from_millis(300), &[]).await;
+    let number = w
+        .order_paid_until(json!([{"sku": "NORD-1001", "quantity": 1}]), "2 hours")
+        .await;
+    let (state, error) = attempt_ended(&w, &number).await;
+    assert_eq!(state, "abandoned");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("authorization")),
+        "{error:?}"
+    );
+    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+    // Left for the capture-deadline guard, which fails it and tells the customer.
+    assert_eq!(w.status(&number).await, "placing");
+    w.stop().await;
+}
+
+/// The capture-deadline guard failed the order while the worker was filling the cart:
+/// the worker re-checks the order under its row lock before the final click.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_failed_while_its_cart_is_filled_is_not_bought() {
+    let w = world(
+        Duration::from_secs(2),
+        &[("BROWSER_STEP_TIMEOUT_MS", "15000")],
+    )
+    .await;
+    w.switch("nordwind", "NORD-1006", "slow").await;
+    let number = w.order(json!([{"sku": "NORD-1006", "quantity": 1}])).await;
+    eventually(Duration::from_secs(120), "an attempt to start", || async {
+        w.env
+            .scalar(&format!(
+                "SELECT count(*) FROM placement_attempts WHERE order_number = '{number}' AND state = 'started'"
+            ))
+            .await
+            == 1
+    })
+    .await;
+    // What the guard does to an order nobody is submitting.
+    sqlx::query("UPDATE orders SET status = 'failed' WHERE number = $1")
+        .bind(&number)
+        .execute(&w.env.app.pool)
+        .await
+        .unwrap();
+    let (state, error) = attempt_ended(&w, &number).await;
+    assert_eq!(state, "abandoned");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("failed")),
+        "{error:?}"
+    );
+    // The slow retailer may still be answering; give a stray click time to land.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+    assert_eq!(w.status(&number).await, "failed");
     w.stop().await;
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::{Delivered, Failed, ManualPlacement, Placed, Shipped, events};
+use crate::capture_deadline::{self, Purchase};
 use crate::outbox;
 use crate::status::{self, Transition, order};
 
@@ -42,6 +43,10 @@ pub enum PlacementError {
         status: String,
         expected: &'static str,
     },
+    #[error(
+        "order {0} can no longer be bought: its payment authorization ends too soon (the capture deadline)"
+    )]
+    AuthorizationEnding(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -165,7 +170,10 @@ pub async fn enqueue(
 }
 
 /// Gives a waiting order to `actor` for `lease`. Claiming an order one already holds
-/// extends the lease.
+/// extends the lease. A claim is the start of a purchase, so it holds the order's row
+/// lock and needs the order `awaiting_manual` and its authorization able to pay
+/// (`crate::capture_deadline`): the capture-deadline guard, which fails orders under
+/// the same lock, then waits for the lease instead.
 pub async fn claim(
     pool: &PgPool,
     number: &str,
@@ -173,6 +181,11 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Lease, PlacementError> {
     let mut tx = pool.begin().await?;
+    let purchase =
+        capture_deadline::lock_for_purchase(&mut tx, number, order::AWAITING_MANUAL).await?;
+    if purchase != Purchase::Allowed {
+        return Err(not_buyable(&mut tx, number, purchase).await?);
+    }
     let claimed: Option<(String, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE manual_placements
          SET claimed_by = $2, claimed_at = now(), lease_expires_at = now() + make_interval(secs => $3)
@@ -278,6 +291,35 @@ async fn why_not(
             number: number.to_owned(),
             holder: None,
         },
+    })
+}
+
+/// Why an order that may not be bought now cannot be claimed: its queue row is gone or
+/// closed, or else the purchase's own reason.
+async fn not_buyable(
+    tx: &mut PgConnection,
+    number: &str,
+    purchase: Purchase,
+) -> Result<PlacementError, sqlx::Error> {
+    let queued: Option<String> =
+        sqlx::query_scalar("SELECT status FROM manual_placements WHERE order_number = $1")
+            .bind(number)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(match (queued, purchase) {
+        (None, _) | (_, Purchase::NoSuchOrder) => PlacementError::NotQueued(number.to_owned()),
+        (Some(status), _) if status != "waiting" => PlacementError::Closed {
+            number: number.to_owned(),
+            status,
+        },
+        (_, Purchase::WrongStatus(status)) => PlacementError::InvalidStatus {
+            number: number.to_owned(),
+            status,
+            expected: "awaiting_manual",
+        },
+        (_, Purchase::AuthorizationEnding | Purchase::Allowed) => {
+            PlacementError::AuthorizationEnding(number.to_owned())
+        }
     })
 }
 

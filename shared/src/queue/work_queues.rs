@@ -64,9 +64,9 @@ pub fn emails() -> WorkQueue {
         ],
     )
 }
-/// Low-stock alerts to ops.
+/// Alerts to ops: low stock, and the ops alerts of `crate::ops_alert`.
 pub fn alerts() -> WorkQueue {
-    WorkQueue::new("alerts", &["stock.low"])
+    WorkQueue::new("alerts", &["stock.low", crate::ops_alert::EVENT])
 }
 
 /// Every work queue, declared by the relay so that nothing it publishes can miss a

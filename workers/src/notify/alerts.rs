@@ -1,5 +1,9 @@
-//! The alert worker (queue `alerts`): turns `stock.low` events into one alert per SKU
-//! and level. The alert row (unique while open per (sku, level)) is committed first;
+//! The alert worker (queue `alerts`). `ops.alert` events (`cartwright_shared::ops_alert`:
+//! one thing that needs a person) are emailed and posted to the webhook as they come,
+//! each at most once by email (keyed by the event) and at least once to the webhook
+//! (`alert_id` is the event id).
+//!
+//! `stock.low` events become one alert per SKU and level. The alert row (unique while open per (sku, level)) is committed first;
 //! then ops are emailed (at most once, through [`super::dedup`]) and the webhook is
 //! called (at least once: the receiver de-duplicates on `alert_id`). Only the event
 //! that opened the alert notifies; a redelivery of it resumes what did not finish.
@@ -9,6 +13,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
+use cartwright_shared::ops_alert::{self, OpsAlert};
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
@@ -24,10 +29,11 @@ use uuid::Uuid;
 
 use super::dedup;
 use super::mailer::Mailer;
-use super::templates::Templates;
+use super::templates::{Rendered, Templates};
 
 pub const SIGNATURE_HEADER: &str = "X-Cartwright-Signature";
 const TEMPLATE: &str = "stock_alert";
+const OPS_TEMPLATE: &str = "ops_alert";
 
 #[derive(Clone)]
 pub struct Webhook {
@@ -57,6 +63,24 @@ struct AlertBody<'a> {
     level: Level,
     available: i64,
     threshold: i64,
+}
+
+/// The webhook's body for an `ops.alert`.
+#[derive(Serialize)]
+struct OpsAlertBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    alert_id: Uuid,
+    #[serde(flatten)]
+    alert: &'a OpsAlert,
+}
+
+#[derive(Serialize)]
+struct OpsAlertContext<'a> {
+    kind: &'a str,
+    target: &'a str,
+    message: &'a str,
+    detail: String,
 }
 
 #[derive(Serialize)]
@@ -95,6 +119,89 @@ impl Handler for AlertWorker {
     }
 
     async fn handle(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
+        match message.message_type.as_str() {
+            "stock.low" => self.stock_low(ctx, message).await,
+            ops_alert::EVENT => self.ops_alert(ctx, message).await,
+            other => Err(HandlerError::Permanent(anyhow!(
+                "the alerts queue does not handle {other}"
+            ))),
+        }
+    }
+}
+
+impl AlertWorker {
+    /// Emails the ops recipients once for `(event, template)`.
+    async fn email(
+        &self,
+        ctx: &Context,
+        event_id: Uuid,
+        template: &str,
+        rendered: Rendered,
+    ) -> Result<(), HandlerError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(rendered.subject)
+            .message_id(Some(format!("<{event_id}.{template}@cartwright>")));
+        for to in &self.recipients {
+            builder = builder.to(to.clone());
+        }
+        let email = builder
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
+            .map_err(|e| HandlerError::Permanent(anyhow!("building the alert email: {e}")))?;
+        let recipients = self
+            .recipients
+            .iter()
+            .map(|m| m.email.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        dedup::send_once(
+            ctx.pool(),
+            &self.mailer,
+            event_id,
+            template,
+            &recipients,
+            email,
+        )
+        .await
+    }
+
+    async fn ops_alert(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
+        let alert: OpsAlert = serde_json::from_value(message.payload.clone())
+            .map_err(|e| HandlerError::Permanent(anyhow!("ops.alert payload: {e}")))?;
+        if !self.recipients.is_empty() {
+            let detail = serde_json::to_string_pretty(&alert.detail)
+                .map_err(|e| HandlerError::Permanent(e.into()))?;
+            let rendered = self
+                .templates
+                .render(
+                    OPS_TEMPLATE,
+                    OpsAlertContext {
+                        kind: &alert.kind,
+                        target: &alert.target,
+                        message: &alert.message,
+                        detail,
+                    },
+                )
+                .map_err(|e| HandlerError::Permanent(anyhow!("template {OPS_TEMPLATE}: {e:#}")))?;
+            self.email(ctx, message.id, OPS_TEMPLATE, rendered).await?;
+        }
+        if let Some(webhook) = &self.webhook {
+            let body = serde_json::to_vec(&OpsAlertBody {
+                kind: "ops.alert",
+                alert_id: message.id,
+                alert: &alert,
+            })
+            .map_err(|e| HandlerError::Permanent(e.into()))?;
+            post(webhook, body).await?;
+        }
+        tracing::warn!(kind = %alert.kind, target = %alert.target, "ops alert sent");
+        Ok(())
+    }
+
+    async fn stock_low(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
         let event: StockLow = serde_json::from_value(message.payload.clone())
             .map_err(|e| HandlerError::Permanent(anyhow!("stock.low payload: {e}")))?;
         let mut tx = ctx.begin().await?;
@@ -143,34 +250,7 @@ impl Handler for AlertWorker {
                     },
                 )
                 .map_err(|e| HandlerError::Permanent(anyhow!("template {TEMPLATE}: {e:#}")))?;
-            let mut builder = Message::builder()
-                .from(self.from.clone())
-                .subject(rendered.subject)
-                .message_id(Some(format!("<{}.{TEMPLATE}@cartwright>", message.id)));
-            for to in &self.recipients {
-                builder = builder.to(to.clone());
-            }
-            let email = builder
-                .multipart(MultiPart::alternative_plain_html(
-                    rendered.text,
-                    rendered.html,
-                ))
-                .map_err(|e| HandlerError::Permanent(anyhow!("building the alert email: {e}")))?;
-            let recipients = self
-                .recipients
-                .iter()
-                .map(|m| m.email.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
-            dedup::send_once(
-                ctx.pool(),
-                &self.mailer,
-                message.id,
-                TEMPLATE,
-                &recipients,
-                email,
-            )
-            .await?;
+            self.email(ctx, message.id, TEMPLATE, rendered).await?;
             sqlx::query("UPDATE stock_alerts SET emailed_at = now() WHERE id = $1")
                 .bind(open.id)
                 .execute(ctx.pool())

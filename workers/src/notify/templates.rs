@@ -31,6 +31,8 @@ const FILES: &[(&str, &str)] = templates![
     "receipt.html",
     "stock_alert.txt",
     "stock_alert.html",
+    "ops_alert.txt",
+    "ops_alert.html",
 ];
 
 /// A rendered email.

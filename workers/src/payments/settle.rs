@@ -34,12 +34,23 @@ pub enum Plan {
     Cancel,
 }
 
+/// What settling does with an order that is `needs_verification` (it may or may not
+/// have been bought).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unverified {
+    /// Wait: a person settles the question first.
+    Wait,
+    /// Settle without it (the authorization is about to lapse): it is not captured, and
+    /// ops have been told to check it.
+    LeaveToOps,
+}
+
 pub async fn on_order_event(
     ctx: &mut Context,
     stripe: &Stripe,
     checkout_id: &str,
 ) -> Result<(), HandlerError> {
-    let Some((checkout, plan)) = plan(ctx.pool(), checkout_id).await? else {
+    let Some((checkout, plan)) = plan(ctx.pool(), checkout_id, Unverified::Wait).await? else {
         return Ok(());
     };
     let settled = execute(stripe, &checkout, plan).await?;
@@ -54,8 +65,9 @@ pub async fn settle_now(
     pool: &PgPool,
     stripe: &Stripe,
     checkout_id: &str,
+    unverified: Unverified,
 ) -> Result<bool, HandlerError> {
-    let Some((checkout, plan)) = plan(pool, checkout_id).await? else {
+    let Some((checkout, plan)) = plan(pool, checkout_id, unverified).await? else {
         return Ok(false);
     };
     let settled = execute(stripe, &checkout, plan).await?;
@@ -67,7 +79,11 @@ pub async fn settle_now(
 
 /// What settling would do now, or `None` when the checkout is not authorized or an
 /// order is still on its way.
-pub async fn plan(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<(Checkout, Plan)>> {
+pub async fn plan(
+    pool: &PgPool,
+    checkout_id: &str,
+    unverified: Unverified,
+) -> sqlx::Result<Option<(Checkout, Plan)>> {
     let mut conn = pool.acquire().await?;
     let Some(checkout) = checkout::read(&mut conn, checkout_id).await? else {
         return Ok(None);
@@ -81,7 +97,12 @@ pub async fn plan(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<(Chec
     .bind(checkout_id)
     .fetch_all(&mut *conn)
     .await?;
-    let terminal = |s: &str| os::BOUGHT.contains(&s) || s == os::FAILED || s == os::CANCELLED;
+    let terminal = |s: &str| {
+        os::BOUGHT.contains(&s)
+            || s == os::FAILED
+            || s == os::CANCELLED
+            || (s == os::NEEDS_VERIFICATION && unverified == Unverified::LeaveToOps)
+    };
     if !orders.iter().all(|(_, s, _)| terminal(s)) {
         return Ok(None);
     }

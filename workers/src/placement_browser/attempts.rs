@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use cartwright_shared::capture_deadline::{self, Purchase};
+use cartwright_shared::status::order;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -109,19 +111,51 @@ pub async fn start(
     .await
 }
 
-/// Committed before the final click. `false` when another attempt for the order got
-/// there first (the partial unique index): then this one must not click.
-pub async fn mark_submitting(pool: &PgPool, attempt: i64) -> sqlx::Result<bool> {
+/// Whether an attempt may make the final click.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submit {
+    Go,
+    /// It must not click; the reason is recorded on the attempt.
+    Withdraw(String),
+}
+
+/// Committed before the final click, under the order's row lock, and only while the
+/// order is still `placing` and its checkout's authorization can pay for it
+/// (`cartwright_shared::capture_deadline`): the capture-deadline guard fails orders
+/// under the same lock, so it either sees this attempt `submitting` and waits for it,
+/// or this attempt sees the order failed. Another attempt for the order already at the
+/// click (the partial unique index) withdraws this one too.
+pub async fn mark_submitting(pool: &PgPool, order: &str, attempt: i64) -> sqlx::Result<Submit> {
+    let mut tx = pool.begin().await?;
+    match capture_deadline::lock_for_purchase(&mut tx, order, order::PLACING).await? {
+        Purchase::Allowed => {}
+        Purchase::NoSuchOrder => return Ok(Submit::Withdraw(format!("no order {order}"))),
+        Purchase::WrongStatus(status) => {
+            return Ok(Submit::Withdraw(format!(
+                "the order is {status} now, no longer placing"
+            )));
+        }
+        Purchase::AuthorizationEnding => {
+            return Ok(Submit::Withdraw(
+                "the payment authorization ends too soon to buy the order".to_owned(),
+            ));
+        }
+    }
     let result = sqlx::query(
         "UPDATE placement_attempts SET state = 'submitting', submitting_at = now()
          WHERE id = $1 AND state = 'started'",
     )
     .bind(attempt)
-    .execute(pool)
+    .execute(&mut *tx)
     .await;
+    let overtaken = || Submit::Withdraw("another attempt is submitting this order".to_owned());
     match result {
-        Ok(done) => Ok(done.rows_affected() == 1),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+        Ok(done) if done.rows_affected() == 1 => {
+            tx.commit().await?;
+            Ok(Submit::Go)
+        }
+        Ok(_) => Ok(overtaken()),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(overtaken()),
         Err(err) => Err(err),
     }
 }

@@ -24,7 +24,7 @@ use cartwright_shared::status::{self, Transition, order};
 use serde::{Deserialize, Serialize};
 
 use crate::context::WorkerContext;
-use attempts::{Finish, OrderToPlace};
+use attempts::{Finish, OrderToPlace, Submit};
 pub use config::BrowserConfig;
 use driver::{Chromedriver, Pool, Stats};
 use execute::{Evidence, Job, Placed, Stop};
@@ -74,8 +74,9 @@ struct Inner {
 enum Ending {
     Placed(Placed),
     Stopped(Stop),
-    /// Another attempt for this order is at (or past) the final click.
-    Overtaken,
+    /// Not clicked, and the order left as it is: another attempt for it is at (or past)
+    /// the final click, or it may no longer be bought (attempts::mark_submitting).
+    Withdrawn(String),
 }
 
 impl BrowserPlacement {
@@ -130,14 +131,15 @@ impl BrowserPlacement {
         db: &sqlx::PgPool,
         client: &fantoccini::Client,
         job: &Job<'_>,
+        order: &str,
         attempt: i64,
     ) -> Ending {
         if let Err(stop) = execute::prepare(client, job).await {
             return Ending::Stopped(stop);
         }
-        match attempts::mark_submitting(db, attempt).await {
-            Ok(true) => {}
-            Ok(false) => return Ending::Overtaken,
+        match attempts::mark_submitting(db, order, attempt).await {
+            Ok(Submit::Go) => {}
+            Ok(Submit::Withdraw(why)) => return Ending::Withdrawn(why),
             Err(err) => return Ending::Stopped(Stop::Transient(err.to_string())),
         }
         match execute::submit(client, job).await {
@@ -227,7 +229,7 @@ impl Handler for BrowserPlacement {
         let client = lease.session.client.clone();
         let outcome = tokio::time::timeout(
             self.inner.config.order_timeout,
-            self.attempt(&pool, &client, &run, attempt),
+            self.attempt(&pool, &client, &run, &order.number, attempt),
         )
         .await;
         let outcome = match outcome {
@@ -318,16 +320,23 @@ impl BrowserPlacement {
         evidence: Evidence,
     ) -> Result<(), HandlerError> {
         let mut tx = ctx.begin().await?;
+        // The order's row first, then the attempt's: the capture-deadline guard takes
+        // them in that order too, so the two never deadlock.
+        sqlx::query("SELECT 1 FROM orders WHERE number = $1 FOR UPDATE")
+            .bind(&order.number)
+            .execute(&mut *tx)
+            .await?;
         let (state, to, reason, error, placed) = match &outcome {
             Ending::Placed(placed) => ("placed", order::PLACED, None, None, Some(placed)),
-            Ending::Overtaken => {
+            Ending::Withdrawn(why) => {
+                tracing::info!(order = %order.number, why = %why, "not clicking the final button");
                 attempts::finish(
                     &mut tx,
                     attempt,
                     Finish {
                         state: "abandoned",
                         reason: None,
-                        error: Some("another attempt is submitting this order"),
+                        error: Some(why),
                         store_order_number: None,
                         store_total: None,
                         evidence: &evidence,
