@@ -11,6 +11,7 @@ pub mod money;
 pub mod outbox;
 pub mod placement;
 pub mod pricing;
+pub mod procs;
 pub mod prometheus;
 pub mod queue;
 pub mod reservations;
