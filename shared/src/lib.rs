@@ -13,6 +13,7 @@ pub mod ops_alert;
 pub mod outbox;
 pub mod placement;
 pub mod pricing;
+pub mod procs;
 pub mod prometheus;
 pub mod queue;
 pub mod reservations;

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cartwright_workers::placement_browser::driver::{Chromedriver, Pool};
+use cartwright_workers::placement_browser::chromedriver::Chromedriver;
+use cartwright_workers::placement_browser::driver::Pool;
 use cartwright_workers::placement_browser::execute::{self, Job, Line};
 use cartwright_workers::placement_browser::recipe::Recipe;
 use cartwright_workers::placement_browser::{BrowserConfig, recipe};
@@ -108,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let driver = Chromedriver::start(&config.chromedriver_binary).await?;
+    let driver = Chromedriver::start(&config.chromedriver_binary, &config.run_dir).await?;
     let bench = Arc::new(Bench {
         site,
         recipes,

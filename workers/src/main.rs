@@ -50,6 +50,7 @@ enum Worker {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let worker = Cli::parse().worker;
+    tracing::info!("starting");
     let config = Config::from_env()?;
     let pool = db::connect(&config.database)
         .await

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cartwright_shared::procs::Stat;
 use cartwright_testkit::broker::{QueueEnv, RabbitNode, eventually};
+use cartwright_testkit::procs;
 use cartwright_testkit::webdriver::Chromedriver;
 use cartwright_workers::placement_browser::{BrowserConfig, BrowserPlacement};
 use demo_retailer::RetailerHandle;
@@ -137,6 +139,15 @@ impl World {
         .unwrap();
         tx.commit().await.unwrap();
         number
+    }
+
+    /// How many orders have `status`.
+    async fn count(&self, status: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = $1")
+            .bind(status)
+            .fetch_one(&self.env.app.pool)
+            .await
+            .unwrap()
     }
 
     async fn status(&self, number: &str) -> String {
@@ -540,5 +551,218 @@ async fn an_order_failed_while_its_cart_is_filled_is_not_bought() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(w.retailer_orders().await.is_empty(), "nothing bought");
     assert_eq!(w.status(&number).await, "failed");
+    w.stop().await;
+}
+
+/// Worker processes that start chromedriver themselves (no `CHROMEDRIVER_URL`), with a
+/// run dir of their own and an environment mark their browsers inherit.
+struct OwnBrowsers {
+    run_dir: PathBuf,
+    mark: String,
+}
+
+const MARK: &str = "CARTWRIGHT_TEST_MARK";
+
+impl OwnBrowsers {
+    fn new() -> Self {
+        let mark = uuid_like();
+        let run_dir = std::env::temp_dir().join(format!("cwt-run-{mark}"));
+        Self { run_dir, mark }
+    }
+
+    fn spawn(&self, w: &World) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cartwright-workers"))
+            .arg("placement-browser")
+            .envs(w.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("CHROMEDRIVER_URL")
+            .env("BROWSER_RUN_DIR", &self.run_dir)
+            .env(MARK, &self.mark)
+            .env("WORKERS_METRICS_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("spawn cartwright-workers")
+    }
+
+    /// The worker's process tree and whatever carries the mark (the tree misses
+    /// Chromium's crash handlers, which detach; the mark misses its renderers).
+    fn processes(&self, worker: u32) -> Vec<Stat> {
+        let mut all = procs::tree(worker);
+        all.extend(procs::with_env(MARK, &self.mark));
+        all
+    }
+
+    /// Chromium browsers (one per session) under `worker`, not their helpers.
+    fn sessions(&self, worker: u32) -> usize {
+        procs::tree(worker)
+            .iter()
+            .filter(|p| {
+                let argv = cartwright_shared::procs::cmdline(p.pid);
+                cartwright_shared::procs::program(p.pid).as_deref() == Some("chromium")
+                    && !argv.iter().any(|a| a.contains("--type="))
+            })
+            .count()
+    }
+
+    /// Everything that carries the mark now.
+    fn marked(&self) -> Vec<Stat> {
+        procs::with_env(MARK, &self.mark)
+    }
+
+    /// Waits until nothing of `seen` runs any more.
+    async fn none_left(&self, seen: &[Stat], within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = procs::still_running(seen);
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running {within:?} after the worker died: {}",
+                procs::describe(&left)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for OwnBrowsers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+fn kill(mut worker: std::process::Child) {
+    worker.kill().expect("SIGKILL");
+    let _ = worker.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_worker_leaves_no_chromedriver_or_chromium() {
+    let w = world_with(Duration::from_secs(3), &[("BROWSER_POOL_SIZE", "2")], false).await;
+    let own = OwnBrowsers::new();
+    w.switch("nordwind", "NORD-1001", "slow").await;
+    for _ in 0..2 {
+        w.order(json!([{"sku": "NORD-1001", "quantity": 1}])).await;
+    }
+    let worker = own.spawn(&w);
+    let pid = worker.id();
+    eventually(
+        Duration::from_secs(60),
+        "two browser sessions open",
+        || async { own.sessions(pid) == 2 },
+    )
+    .await;
+    let seen = own.processes(pid);
+    assert!(
+        seen.iter()
+            .any(|p| cartwright_shared::procs::program(p.pid).as_deref() == Some("chromedriver")),
+        "{}",
+        procs::describe(&seen)
+    );
+    kill(worker);
+    own.none_left(&seen, Duration::from_secs(3)).await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_whose_supervisor_was_killed_too_are_reaped_by_the_next_worker() {
+    let w = world_with(Duration::from_secs(3), &[("BROWSER_POOL_SIZE", "1")], false).await;
+    let own = OwnBrowsers::new();
+    w.switch("nordwind", "NORD-1001", "slow").await;
+    w.order(json!([{"sku": "NORD-1001", "quantity": 1}])).await;
+    let first = own.spawn(&w);
+    let pid = first.id();
+    eventually(
+        Duration::from_secs(60),
+        "a browser session open",
+        || async { own.sessions(pid) == 1 },
+    )
+    .await;
+    let seen = own.processes(pid);
+    // As the OOM killer might: the supervising shell first, then the worker.
+    let supervisor = seen
+        .iter()
+        .find(|p| {
+            cartwright_shared::procs::cmdline(p.pid)
+                .iter()
+                .any(|a| a == "cartwright-browser-group")
+        })
+        .expect("the supervising shell");
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "KILL", &supervisor.pid.to_string()])
+        .status();
+    kill(first);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let orphans = procs::still_running(&seen);
+    assert!(
+        !orphans.is_empty(),
+        "the browsers outlive both, until reaped"
+    );
+    let second = own.spawn(&w);
+    own.none_left(&orphans, Duration::from_secs(10)).await;
+    kill(second);
+    own.none_left(&own.marked(), Duration::from_secs(5)).await;
+    w.stop().await;
+}
+
+/// As an orchestrator's liveness kills or a crash loop would: twenty SIGKILLs 3.5 s
+/// apart, with orders waiting all along. One browser session, so that on the 2-core
+/// test machine a fresh worker can place an order within 3.5 s (docs/architecture.md,
+/// "A worker's first seconds").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_loop_of_twenty_kills_leaves_no_browser_behind_and_still_places_orders() {
+    let w = world_with(
+        Duration::from_millis(200),
+        &[("BROWSER_POOL_SIZE", "1")],
+        false,
+    )
+    .await;
+    let own = OwnBrowsers::new();
+    let mut numbers = Vec::new();
+    for _ in 0..16 {
+        numbers.push(w.order(json!([{"sku": "NORD-1001", "quantity": 1}])).await);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let worker = own.spawn(&w);
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        seen.extend(own.processes(worker.id()));
+        kill(worker);
+    }
+    own.none_left(&seen, Duration::from_secs(5)).await;
+    own.none_left(&own.marked(), Duration::from_secs(5)).await;
+    let placed_in_the_loop = w.count("placed").await;
+    assert!(
+        placed_in_the_loop > 0,
+        "nothing placed in 20 lives of 3.5 s"
+    );
+
+    // A worker left alone finishes the rest, except what the broker dead-lettered
+    // over its delivery limit (an order in flight at ten kills); nothing twice.
+    let last = own.spawn(&w);
+    let broker = cartwright_testkit::broker::connect(&w.node.url()).await;
+    let dead_queue = w.env.topology.dead("placement-browser");
+    eventually(
+        Duration::from_secs(60),
+        "every order settled or dead-lettered",
+        || async {
+            let dead = i64::from(cartwright_testkit::broker::queue_len(&broker, &dead_queue).await);
+            w.count("placing").await == dead
+        },
+    )
+    .await;
+    // Bought once per placed order; a kill at the final click may have bought one
+    // more, which then awaits a person's check (needs_verification), never a retry.
+    let bought = i64::try_from(w.retailer_orders().await.len()).unwrap();
+    let (placed, unsure) = (w.count("placed").await, w.count("needs_verification").await);
+    assert!(
+        placed <= bought && bought <= placed + unsure,
+        "{bought} bought, {placed} placed, {unsure} to verify"
+    );
+    assert!(placed > placed_in_the_loop || placed == i64::try_from(numbers.len()).unwrap());
+    let seen = own.processes(last.id());
+    kill(last);
+    own.none_left(&seen, Duration::from_secs(5)).await;
     w.stop().await;
 }

@@ -58,6 +58,14 @@ pub trait Handler: Send + Sync + 'static {
         default
     }
 
+    /// How many deliveries it holds at once (`AMQP_PREFETCH` unless it knows better).
+    /// A delivery held but not yet worked on still counts against the broker's delivery
+    /// limit when the process dies, so a handler that can only work on a few at a time
+    /// should hold no more.
+    fn prefetch(&self, default: u16) -> u16 {
+        default
+    }
+
     /// The longest one message may take before it counts as a transient failure.
     fn timeout(&self) -> Duration {
         Duration::from_secs(60)
@@ -146,7 +154,7 @@ pub async fn run<H: Handler>(
     });
     let spec = Spec {
         queue: topology.work(&queue.name),
-        prefetch: config.prefetch,
+        prefetch: handler.prefetch(config.prefetch),
     };
     let runtime = Arc::new(Runtime {
         handler,

@@ -13,6 +13,9 @@ pub struct BrowserConfig {
     /// `CHROMEDRIVER_URL`: a running chromedriver; unset → start `CHROMEDRIVER_PATH`.
     pub chromedriver_url: Option<String>,
     pub chromedriver_binary: String,
+    /// `BROWSER_RUN_DIR` (default `var/run`): the pidfiles of the chromedriver groups this
+    /// host's workers started, so a worker can reap what a dead one left behind.
+    pub run_dir: PathBuf,
     /// `CHROMIUM_PATH`: the browser binary, when chromedriver should not pick it.
     pub chromium_binary: Option<String>,
     /// `BROWSER_POOL_SIZE` (4): sessions at once, all stores.
@@ -94,6 +97,9 @@ impl BrowserConfig {
                 .into(),
             chromedriver_url: get("CHROMEDRIVER_URL"),
             chromedriver_binary: get("CHROMEDRIVER_PATH").unwrap_or_else(|| "chromedriver".into()),
+            run_dir: get("BROWSER_RUN_DIR")
+                .unwrap_or_else(|| "var/run".into())
+                .into(),
             chromium_binary: get("CHROMIUM_PATH"),
             pool_size: positive(
                 "BROWSER_POOL_SIZE",

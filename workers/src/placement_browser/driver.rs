@@ -1,11 +1,9 @@
-//! Browser sessions: chromedriver (started here unless `CHROMEDRIVER_URL` names one)
-//! and a bounded pool of headless Chromium sessions with per-store and global limits.
+//! Browser sessions: a bounded pool of headless Chromium sessions, through
+//! chromedriver, with per-store and global limits.
 //! A session is reused while it works, and closed after `session_max_orders` orders or
 //! after any error, so a confused browser never carries into the next order.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,41 +11,9 @@ use anyhow::Context as _;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::BrowserConfig;
-
-/// A chromedriver this process started; killed when dropped.
-pub struct Chromedriver {
-    pub url: String,
-    _child: Child,
-}
-
-impl Chromedriver {
-    pub async fn start(binary: &str) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {binary} (apt-get install chromium-driver)"))?;
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(Self { url, _child: child });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("{binary} did not listen on port {port} within 5 s")
-    }
-}
 
 /// One browser session and how many orders it has done.
 pub struct Session {
@@ -175,6 +141,16 @@ impl Pool {
         }
     }
 
+    /// Starts one session ahead of the first order, holding a slot meanwhile so the
+    /// first order waits for it rather than starting another. Chromium takes about a
+    /// second to start, most of a fresh worker's time to its first placement.
+    pub async fn warm_up(&self) -> anyhow::Result<()> {
+        let _global = self.global.clone().acquire_owned().await?;
+        let session = self.start_session().await?;
+        self.idle.lock().expect("pool").push(session);
+        Ok(())
+    }
+
     /// Closes every idle session (at shutdown).
     pub async fn close_idle(&self) {
         let idle: Vec<Session> = std::mem::take(&mut *self.idle.lock().expect("pool"));
@@ -205,11 +181,16 @@ impl Pool {
             "timeouts".into(),
             json!({"pageLoad": self.page_load.as_millis() as u64, "script": 5000, "implicit": 0}),
         );
+        let started = std::time::Instant::now();
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&self.webdriver_url)
             .await
             .context("starting a browser session")?;
+        tracing::info!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "browser session started"
+        );
         Ok(Session {
             client,
             orders: 0,

@@ -6,6 +6,7 @@
 //! order goes to a person as `needs_verification` (docs/architecture.md).
 
 pub mod attempts;
+pub mod chromedriver;
 pub mod config;
 pub mod driver;
 pub mod execute;
@@ -25,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::WorkerContext;
 use attempts::{Finish, OrderToPlace, Submit};
+use chromedriver::Chromedriver;
 pub use config::BrowserConfig;
-use driver::{Chromedriver, Pool, Stats};
+use driver::{Pool, Stats};
 use execute::{Evidence, Job, Placed, Stop};
 use recipe::Recipe;
 
@@ -88,7 +90,8 @@ impl BrowserPlacement {
         let (url, chromedriver) = match &config.chromedriver_url {
             Some(url) => (url.clone(), None),
             None => {
-                let driver = Chromedriver::start(&config.chromedriver_binary).await?;
+                let driver =
+                    Chromedriver::start(&config.chromedriver_binary, &config.run_dir).await?;
                 (driver.url.clone(), Some(driver))
             }
         };
@@ -158,6 +161,13 @@ impl Handler for BrowserPlacement {
         self.inner.config.order_timeout + Duration::from_secs(30)
     }
 
+    /// No more orders than there are browser sessions: an order waiting for a session
+    /// inside a worker that dies is redelivered with one delivery used up (the broker
+    /// dead-letters it after `x-delivery-limit`), though no one tried to buy it.
+    fn prefetch(&self, default: u16) -> u16 {
+        default.min(u16::try_from(self.inner.config.pool_size).unwrap_or(u16::MAX))
+    }
+
     async fn handle(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
         let job: AutomatedPlacement = message
             .payload_as()
@@ -209,6 +219,7 @@ impl Handler for BrowserPlacement {
                 .await;
         };
         let attempt = attempts::start(&pool, &order, message.id, message.attempt).await?;
+        tracing::info!(order = %order.number, delivery = message.attempt + 1, "placing the order");
         let base_url = self.base_url(recipe, &order);
         let run = Job {
             recipe,
@@ -462,6 +473,13 @@ pub async fn run(ctx: WorkerContext) {
             std::process::exit(2);
         }
     };
+    // The first session starts while the consumer connects, not after the first order.
+    let warming = worker.clone();
+    tokio::spawn(async move {
+        if let Err(err) = warming.inner.pool.warm_up().await {
+            tracing::warn!(error = %format!("{err:#}"), "no browser session ahead of the first order");
+        }
+    });
     handler::run(
         worker.clone(),
         ctx.pool.clone(),
