@@ -18,9 +18,13 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// rather than grow: it is an optimisation, never a store.
 const MAX_ENTRIES: usize = 10_000;
 
+/// When a key was looked up, and what it was then (`None`: unknown or revoked).
+type Seen = (Instant, Option<Principal>);
+
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<Vec<u8>, (Instant, Option<Principal>)>>,
+    /// By the key's SHA-256.
+    entries: Mutex<HashMap<Vec<u8>, Seen>>,
 }
 
 impl KeyCache {

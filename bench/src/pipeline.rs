@@ -318,10 +318,10 @@ fn cpu_ms(name: &str) -> anyhow::Result<f64> {
         // `rest` starts at field 3 (state): field n is fields[n - 3].
         // A top process (the postmaster, beam.smp) also counts its exited children
         // (cutime, cstime); its live children are counted on their own.
-        let top = !fields
+        let top = fields
             .get(1)
             .and_then(|ppid| std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok())
-            .is_some_and(|comm| comm.trim() == name);
+            .is_none_or(|comm| comm.trim() != name);
         let last = if top { 14 } else { 12 };
         ticks += fields[11..=last.min(fields.len() - 1)]
             .iter()
