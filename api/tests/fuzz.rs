@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use cartwright_shared::api_keys::{self, Role};
+use cartwright_shared::stripe_event_types::is_handled;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -240,15 +241,29 @@ const INVARIANTS: &[(&str, &str)] = &[
             AND c.principal = k.principal)",
     ),
     (
-        "a stored Stripe event without its outbox message, or the reverse",
-        "SELECT e.id FROM stripe_events e WHERE NOT EXISTS
-           (SELECT 1 FROM outbox m WHERE m.aggregate_id = e.id
-            AND m.message_type = 'stripe.event.received')
-         UNION ALL
-         SELECT m.aggregate_id FROM outbox m WHERE m.message_type = 'stripe.event.received'
+        "an outbox message for a Stripe event that was not stored",
+        "SELECT m.aggregate_id FROM outbox m WHERE m.message_type = 'stripe.event.received'
            AND NOT EXISTS (SELECT 1 FROM stripe_events e WHERE e.id = m.aggregate_id)",
     ),
 ];
+
+/// A stored Stripe event has its outbox message exactly when its type is one the
+/// stripe-events worker acts on (the others are only kept for the record).
+async fn stripe_events_without_their_message(pool: &PgPool) -> Vec<String> {
+    let events: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT e.id, e.type, EXISTS (SELECT 1 FROM outbox m WHERE m.aggregate_id = e.id
+                AND m.message_type = 'stripe.event.received')
+         FROM stripe_events e",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("stored Stripe events");
+    events
+        .into_iter()
+        .filter(|(_, event_type, announced)| *announced != is_handled(event_type))
+        .map(|(id, event_type, _)| format!("{id} ({event_type})"))
+        .collect()
+}
 
 async fn broken_invariants(pool: &PgPool) -> Vec<String> {
     let mut broken = Vec::new();
@@ -260,6 +275,12 @@ async fn broken_invariants(pool: &PgPool) -> Vec<String> {
         if !culprits.is_empty() {
             broken.push(format!("{what}: {culprits:?}"));
         }
+    }
+    let events = stripe_events_without_their_message(pool).await;
+    if !events.is_empty() {
+        broken.push(format!(
+            "a stored Stripe event of a handled type without its outbox message, or of another type with one: {events:?}"
+        ));
     }
     broken
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cartwright_bench::load;
 use cartwright_bench::results::{self, Level, Levels};
 use clap::Parser;
 use serde_json::json;
@@ -86,51 +87,19 @@ async fn run(
     length: Duration,
 ) -> anyhow::Result<Level> {
     let started = Instant::now();
-    let deadline = started + length;
-    let tasks = (0..clients).map(|i| {
-        let sku = format!("BENCH-{}", i % args.skus.max(1));
-        let client = client.clone();
-        let url = format!("{}/v1/checkouts", args.api);
-        let key = args.storefront_key.clone();
-        tokio::spawn(async move {
-            let body = json!({
-                "customer": {"email": "bench@example.com", "name": "Bench Mark"},
-                "shipping_address": {"name": "Bench Mark", "line1": "1 Loop Rd", "city": "Austin",
-                    "state": "TX", "postal_code": "73301", "country": "US"},
-                "items": [{"sku": sku, "quantity": 1}],
-                "payment_method": "pm_card_visa", "currency": "usd"
-            });
-            let mut latencies = Vec::new();
-            let mut errors = 0usize;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-                    .json(&body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().as_u16() == 202 => {
-                        let _ = r.bytes().await;
-                        latencies.push(sent.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        })
-    });
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for result in futures::future::join_all(tasks).await {
-        let (l, e) = result?;
-        latencies.extend(l);
-        errors += e;
-    }
+    let skus = args.skus.max(1);
+    let submitted = load::checkouts(
+        client,
+        &args.api,
+        &args.storefront_key,
+        clients,
+        |i| format!("BENCH-{}", i % skus),
+        length,
+    )
+    .await?;
+    let errors = submitted.errors;
     let elapsed = started.elapsed();
-    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let mut ms = submitted.latencies_ms;
     ms.sort_unstable_by(f64::total_cmp);
     Ok(Level {
         clients,

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use cartwright_bench::load::{self, Submitted};
 use cartwright_bench::results::{self, Pipeline, PipelineRun};
 use clap::Parser;
 use serde_json::json;
@@ -168,63 +169,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Submitted {
-    latencies_ms: Vec<f64>,
-    errors: usize,
-}
-
 async fn load(
     client: &reqwest::Client,
     args: &Args,
     prefix: &str,
     length: Duration,
 ) -> anyhow::Result<Submitted> {
-    let deadline = Instant::now() + length;
-    let tasks = (0..args.clients).map(|i| {
-        let sku = format!("{prefix}-{}", i % args.skus.max(1));
-        let client = client.clone();
-        let url = format!("{}/v1/checkouts", args.api);
-        let key = args.storefront_key.clone();
-        tokio::spawn(async move {
-            let body = json!({
-                "customer": {"email": "bench@example.com", "name": "Bench Mark"},
-                "shipping_address": {"name": "Bench Mark", "line1": "1 Loop Rd", "city": "Austin",
-                    "state": "TX", "postal_code": "73301", "country": "US"},
-                "items": [{"sku": sku, "quantity": 1}],
-                "payment_method": "pm_card_visa", "currency": "usd"
-            });
-            let mut latencies_ms = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-                    .json(&body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().as_u16() == 202 => {
-                        let _ = r.bytes().await;
-                        latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (latencies_ms, errors)
-        })
-    });
-    let mut out = Submitted {
-        latencies_ms: Vec::new(),
-        errors: 0,
-    };
-    for result in futures::future::join_all(tasks).await {
-        let (l, e) = result?;
-        out.latencies_ms.extend(l);
-        out.errors += e;
-    }
-    Ok(out)
+    let skus = args.skus.max(1);
+    load::checkouts(
+        client,
+        &args.api,
+        &args.storefront_key,
+        args.clients,
+        |i| format!("{prefix}-{}", i % skus),
+        length,
+    )
+    .await
 }
 
 /// Orders in the manual queue.

@@ -339,6 +339,27 @@ impl QueueEnv {
         ids
     }
 
+    /// Delivers the outbox messages of `message_type` to `consumer` again with the same
+    /// message ids, as the broker does when a worker dies between its work and its ack:
+    /// the consumer's inbox forgets them and the relay publishes them again.
+    pub async fn redeliver(&self, consumer: &str, message_type: &str) {
+        let pool = &self.app.pool;
+        sqlx::query("DELETE FROM inbox WHERE consumer = $1")
+            .bind(consumer)
+            .execute(pool)
+            .await
+            .expect("forget the inbox");
+        sqlx::query("UPDATE outbox SET published_at = NULL WHERE message_type = $1")
+            .bind(message_type)
+            .execute(pool)
+            .await
+            .expect("unpublish");
+        sqlx::query("SELECT pg_notify('outbox', '')")
+            .execute(pool)
+            .await
+            .expect("wake the relay");
+    }
+
     pub async fn scalar(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.app.pool)

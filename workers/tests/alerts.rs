@@ -129,11 +129,9 @@ fn subjects(sink: &SmtpSink) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
-    let sink = SmtpSink::start().await;
-    let (hook_url, hooks) = webhook_receiver().await;
-    // A node of its own: the shared broker stalls when many test runs churn queues.
+/// The alert worker and the relay on a RabbitMQ node of their own (the shared broker
+/// stalls when many test runs churn queues), mailing `sink` and posting to `hook_url`.
+async fn alert_worker(sink: &SmtpSink, hook_url: String) -> (RabbitNode, QueueEnv) {
     let node = RabbitNode::start().await;
     let mut env = QueueEnv::new(&node.url()).await;
     let mut vars = sink.env();
@@ -149,6 +147,14 @@ async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
     let (_, alerts) = notify::build(&config(&env.app.database_url, &vars).notifications).unwrap();
     env.spawn_relay();
     env.spawn_handler(alerts);
+    (node, env)
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_alert_once_per_level_until_restocked() {
+    let sink = SmtpSink::start().await;
+    let (hook_url, hooks) = webhook_receiver().await;
+    let (_node, env) = alert_worker(&sink, hook_url).await;
 
     let created = put_sku(
         &env,
@@ -247,21 +253,7 @@ async fn an_ops_alert_is_emailed_and_posted_once() {
 
     let sink = SmtpSink::start().await;
     let (hook_url, hooks) = webhook_receiver().await;
-    let node = RabbitNode::start().await;
-    let mut env = QueueEnv::new(&node.url()).await;
-    let mut vars = sink.env();
-    vars.extend([
-        (
-            "OPS_ALERT_EMAILS".to_owned(),
-            "ops@shop.test, buyer@shop.test".to_owned(),
-        ),
-        ("ALERT_WEBHOOK_URL".to_owned(), hook_url),
-        ("ALERT_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
-    ]);
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (_, alerts) = notify::build(&config(&env.app.database_url, &vars).notifications).unwrap();
-    env.spawn_relay();
-    env.spawn_handler(alerts);
+    let (_node, env) = alert_worker(&sink, hook_url).await;
 
     let alert = OpsAlert {
         kind: "settlement_stuck".to_owned(),
@@ -286,19 +278,7 @@ async fn an_ops_alert_is_emailed_and_posted_once() {
             .fetch_one(&env.app.pool)
             .await
             .unwrap();
-    sqlx::query("DELETE FROM inbox WHERE consumer = 'alerts'")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE outbox SET published_at = NULL WHERE message_id = $1")
-        .bind(event_id)
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_notify('outbox', '')")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
+    env.redeliver("alerts", "ops.alert").await;
     eventually(WAIT, "the second delivery", || async {
         hooks.lock().unwrap().len() >= 2
     })

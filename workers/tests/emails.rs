@@ -256,18 +256,7 @@ async fn a_redelivered_event_sends_nothing_twice() {
 
     // The broker redelivers after the send, as if the worker died before its ack and
     // inbox commit: forget the inbox row and publish the same message id again.
-    sqlx::query("DELETE FROM inbox WHERE consumer = 'emails'")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE outbox SET published_at = NULL WHERE message_type = 'checkout.submitted'")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_notify('outbox', '')")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
+    env.redeliver("emails", "checkout.submitted").await;
     eventually(WAIT, "the redelivery to be processed", || async {
         env.scalar("SELECT count(*) FROM inbox WHERE consumer = 'emails'")
             .await
@@ -301,18 +290,7 @@ async fn a_crash_while_sending_is_not_sent_again_but_dead_lettered() {
         .execute(&env.app.pool)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM inbox WHERE consumer = 'emails'")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE outbox SET published_at = NULL WHERE message_type = 'checkout.submitted'")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_notify('outbox', '')")
-        .execute(&env.app.pool)
-        .await
-        .unwrap();
+    env.redeliver("emails", "checkout.submitted").await;
     eventually(WAIT, "a dead letter for the in-doubt email", || async {
         env.scalar("SELECT count(*) FROM dead_letters WHERE queue = 'emails'")
             .await

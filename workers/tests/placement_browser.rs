@@ -760,7 +760,6 @@ async fn a_crash_loop_of_twenty_kills_leaves_no_browser_behind_and_still_places_
         placed <= bought && bought <= placed + unsure,
         "{bought} bought, {placed} placed, {unsure} to verify"
     );
-    assert!(placed > placed_in_the_loop || placed == i64::try_from(numbers.len()).unwrap());
     let seen = own.processes(last.id());
     kill(last);
     own.none_left(&seen, Duration::from_secs(5)).await;
