@@ -1,7 +1,7 @@
 //! Extractors that turn a request into checked values or a clear 4xx: the API key and
 //! its role, and a JSON body parsed with the path of any bad field.
 
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -152,12 +152,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let raw = Bytes::from_request(req, state)
             .await
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(_) => {
-                    ApiError::PayloadTooLarge { limit: BODY_LIMIT }
-                }
-                other => ApiError::MalformedJson(other.body_text()),
-            })?;
+            .map_err(|rejection| body_rejected(rejection, BODY_LIMIT))?;
         let json: Value = serde_json::from_slice(&raw)
             .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
         // serde would read a struct from an array too; every body here is an object.
@@ -174,18 +169,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A body that could not be read: over the route's `limit` (set with `DefaultBodyLimit`,
+/// enforced while buffering, before any parsing), or cut off.
+pub fn body_rejected(rejection: BytesRejection, limit: usize) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        other => ApiError::MalformedJson(other.body_text()),
+    }
+}
+
 /// PostgreSQL's text and jsonb cannot hold U+0000, so a NUL anywhere in a JSON document
 /// (a value or a key, however deep) is refused up front, naming where it is, rather than
 /// failing half-way through the handler's writes.
 pub fn refuse_nul(json: &Value) -> Result<(), ApiError> {
-    fn walk(value: &Value, path: &mut String) -> Option<String> {
+    match first_char(json, |c| c == '\0') {
+        None => Ok(()),
+        Some((field, _)) => Err(ApiError::invalid(
+            field.clone(),
+            format!("{field} contains a NUL character (U+0000)"),
+        )),
+    }
+}
+
+/// Where the first character for which `bad` holds is in `json` (a value or a key,
+/// however deep), as a field path (`customer.name`, `items[1].sku`; `body` for the
+/// document itself), with that character. A key's own bad characters are escaped in the
+/// path.
+pub fn first_char(json: &Value, bad: fn(char) -> bool) -> Option<(String, char)> {
+    fn walk(value: &Value, path: &mut String, bad: fn(char) -> bool) -> Option<char> {
         match value {
-            Value::String(s) if s.contains('\0') => Some(path.clone()),
+            Value::String(s) => s.chars().find(|c| bad(*c)),
             Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                let found = walk(item, path);
-                path.truncate(len);
+                let found = walk(item, path, bad);
+                if found.is_none() {
+                    path.truncate(len);
+                }
                 found
             }),
             Value::Object(map) => map.iter().find_map(|(key, item)| {
@@ -193,32 +215,31 @@ pub fn refuse_nul(json: &Value) -> Result<(), ApiError> {
                 if !path.is_empty() {
                     path.push('.');
                 }
-                path.push_str(&key.replace('\0', "\\0"));
-                let found = if key.contains('\0') {
-                    Some(path.clone())
-                } else {
-                    walk(item, path)
-                };
-                path.truncate(len);
+                for c in key.chars() {
+                    if bad(c) {
+                        path.extend(c.escape_debug());
+                    } else {
+                        path.push(c);
+                    }
+                }
+                let found = key
+                    .chars()
+                    .find(|c| bad(*c))
+                    .or_else(|| walk(item, path, bad));
+                if found.is_none() {
+                    path.truncate(len);
+                }
                 found
             }),
             _ => None,
         }
     }
-    match walk(json, &mut String::new()) {
-        None => Ok(()),
-        Some(field) => {
-            let field = if field.is_empty() {
-                "body".to_owned()
-            } else {
-                field
-            };
-            Err(ApiError::invalid(
-                field.clone(),
-                format!("{field} contains a NUL character (U+0000)"),
-            ))
-        }
+    let mut path = String::new();
+    let found = walk(json, &mut path, bad)?;
+    if path.is_empty() {
+        path.push_str("body");
     }
+    Some((path, found))
 }
 
 /// serde names a missing field only in its message (an unknown one is already in the

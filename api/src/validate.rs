@@ -1,9 +1,11 @@
 //! Field rules shared by every endpoint: bounded text without control characters,
 //! e-mail addresses, phone numbers, country codes. Each failure names its field.
 
-use cartwright_shared::country;
+use cartwright_shared::{country, text};
+use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::extract::first_char;
 
 pub const MAX_TEXT: usize = 200;
 
@@ -32,6 +34,23 @@ pub fn optional_text(field: &str, value: Option<String>) -> Result<Option<String
         ));
     }
     Ok(Some(value.to_owned()))
+}
+
+/// Every string of a checkout body is the customer's, and the address is typed into
+/// retailers' forms: private-use and format characters are refused wherever they are
+/// (`cartwright_shared::text` says why), naming the field. Ops text is not held to this:
+/// none of it is typed into a retailer's form.
+pub fn refuse_hidden_or_private(json: &Value) -> Result<(), ApiError> {
+    match first_char(json, text::is_hidden_or_private) {
+        None => Ok(()),
+        Some((field, c)) => Err(ApiError::invalid(
+            field.clone(),
+            format!(
+                "{field} contains U+{:04X}, a private-use or invisible formatting character",
+                c as u32
+            ),
+        )),
+    }
 }
 
 pub fn email(field: &str, value: Option<String>) -> Result<String, ApiError> {

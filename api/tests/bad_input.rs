@@ -154,6 +154,50 @@ fn cases() -> Vec<Case> {
             "invalid_field",
             "shipping_address.line1",
         ),
+        // WebDriver reads U+E000–U+E05D in typed text as keys: Enter in a name could
+        // submit a retailer's form early.
+        case(
+            "WebDriver Enter key in the name",
+            with(|b| b["customer"]["name"] = json!("Jane\u{E007}Doe")),
+            422,
+            "invalid_field",
+            "customer.name",
+        ),
+        case(
+            "WebDriver Tab key in an address line",
+            with(|b| b["shipping_address"]["line2"] = json!("Apt 4\u{E004}")),
+            422,
+            "invalid_field",
+            "shipping_address.line2",
+        ),
+        case(
+            "plane-16 private use in the city",
+            with(|b| b["shipping_address"]["city"] = json!("San\u{10FFFD} Francisco")),
+            422,
+            "invalid_field",
+            "shipping_address.city",
+        ),
+        case(
+            "right-to-left override in the recipient",
+            with(|b| b["shipping_address"]["name"] = json!("Jane \u{202E}eoD")),
+            422,
+            "invalid_field",
+            "shipping_address.name",
+        ),
+        case(
+            "zero-width space in the e-mail",
+            with(|b| b["customer"]["email"] = json!("ja\u{200B}ne@example.com")),
+            422,
+            "invalid_field",
+            "customer.email",
+        ),
+        case(
+            "byte order mark after a SKU",
+            with(|b| b["items"][1]["sku"] = json!("RACK-2001\u{FEFF}")),
+            422,
+            "invalid_field",
+            "items[1].sku",
+        ),
         case(
             "unknown field",
             with(|b| b["coupon"] = json!("FREE")),
@@ -347,6 +391,23 @@ async fn bad_input_is_refused_by_name_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(reserved, 0, "no stock may stay held by a refused checkout");
+}
+
+/// The refusal of private-use and format characters is not a refusal of scripts,
+/// accents, combining marks or emoji.
+#[tokio::test]
+async fn names_and_addresses_in_any_script_are_taken() {
+    let app = TestApp::spawn().await;
+    let body = with(|b| {
+        b["customer"]["name"] = json!("Zoë O'Brien-Łukasiewicz 🦀");
+        b["shipping_address"]["name"] = json!("山田 太郎");
+        b["shipping_address"]["line1"] = json!("Οδός Αθηνάς 12");
+        b["shipping_address"]["line2"] = json!("Cafe\u{301} – № 3");
+    });
+    let response = app.submit("any-script", &body).await;
+    assert_eq!(response.status(), 202);
+    let checkout: Value = response.json().await.unwrap();
+    assert_eq!(checkout["shipping_address"]["name"], "山田 太郎");
 }
 
 #[tokio::test]

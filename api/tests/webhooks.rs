@@ -208,3 +208,34 @@ async fn without_a_configured_secret_every_webhook_is_refused() {
     }
     assert_eq!(effects(&app).await, (0, 0));
 }
+
+/// Stripe's events can be larger than the API's 64 KiB (an invoice with its lines), and
+/// one refused with 413 is refused on every retry: lost. The route has its own 1 MiB.
+#[tokio::test]
+async fn a_signed_event_of_200_kib_is_stored_and_one_over_1_mib_is_refused_unread() {
+    let app = spawn().await;
+    let large = |id: &str, bytes: usize| {
+        let mut body: Value = serde_json::from_str(&event(id)).unwrap();
+        body["data"]["object"]["description"] = json!("x".repeat(bytes));
+        body.to_string()
+    };
+    let body = large("evt_large", 200 * 1024);
+    let (status, answer) = post(&app, &body, Some(&header(SECRET, now(), &body))).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
+    assert_eq!(effects(&app).await, (1, 1));
+
+    // Correctly signed, so only its size refuses it.
+    let body = large("evt_too_large", 1024 * 1024);
+    assert!(body.len() > 1024 * 1024);
+    let (status, error) = post(&app, &body, Some(&header(SECRET, now(), &body))).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{error}"
+    );
+    assert_eq!(effects(&app).await, (1, 1));
+}

@@ -23,3 +23,4 @@ pub mod status;
 pub mod stock_levels;
 pub mod stripe_event_types;
 pub mod telemetry;
+pub mod text;

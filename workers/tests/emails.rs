@@ -1,6 +1,7 @@
 //! The email worker against a real SMTP server (aiosmtpd, testkit/smtp_sink.py), fed
 //! through the outbox and the relay like production.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cartwright_shared::money::Minor;
@@ -379,4 +380,63 @@ async fn without_an_smtp_server_emails_are_eml_files() {
     assert!(mail.subject.starts_with("We received your order ($"));
     env.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What this test process logs, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The logs say which checkout an email was about, never the person: not their
+/// address, not their name.
+#[tokio::test]
+async fn the_logs_name_the_checkout_not_the_customer() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("info,lapin=warn")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("this test's own subscriber (nextest runs each test in its own process)");
+    let Setup { env, sink, _node } = setup().await;
+    let mut body = demo_checkout();
+    body["customer"]["email"] = json!("prudence.probe@example.com");
+    body["customer"]["name"] = json!("Prudence Probe");
+    body["shipping_address"]["name"] = json!("Prudence Probe");
+    let response = env.app.submit("k-logs", &body).await;
+    assert_eq!(response.status(), 202);
+    let checkout: Value = response.json().await.unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    wait_for_messages(&sink, 1).await;
+    eventually(WAIT, "the email to be logged as sent", || async {
+        captured.text().contains("email sent")
+    })
+    .await;
+    let logs = captured.text();
+    let sent = logs
+        .lines()
+        .find(|l| l.contains("email sent"))
+        .expect("the line");
+    assert!(sent.contains(&format!("checkout {id}")), "{sent}");
+    for personal in ["prudence.probe", "Prudence", "Probe"] {
+        assert!(!logs.contains(personal), "{personal} logged:\n{logs}");
+    }
+    env.stop().await;
 }

@@ -101,6 +101,16 @@ impl World {
 
     /// [`Self::order`] whose checkout's authorization must be captured within `lapses_in`.
     async fn order_paid_until(&self, items: Value, lapses_in: &str) -> String {
+        self.order_with(items, lapses_in, None).await
+    }
+
+    /// [`Self::order`] whose stored shipping address has `line1`, written past intake's
+    /// checks (as an address stored before a check existed would be).
+    async fn order_shipped_to(&self, items: Value, line1: &str) -> String {
+        self.order_with(items, "6 days", Some(line1)).await
+    }
+
+    async fn order_with(&self, items: Value, lapses_in: &str, line1: Option<&str>) -> String {
         let mut body = cartwright_testkit::demo_checkout();
         body["items"] = items;
         let response = self.env.app.submit(&uuid_like(), &body).await;
@@ -129,6 +139,17 @@ impl World {
         .execute(&mut *tx)
         .await
         .unwrap();
+        if let Some(line1) = line1 {
+            sqlx::query(
+                "UPDATE checkouts SET shipping_address = jsonb_set(shipping_address, '{line1}', to_jsonb($2::text))
+                 WHERE id = $1",
+            )
+            .bind(checkout["id"].as_str().unwrap())
+            .bind(line1)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
         cartwright_shared::outbox::enqueue(
             &mut tx,
             "order.automated_placement",
@@ -265,6 +286,25 @@ async fn places_a_rackhouse_order_through_its_product_ids_and_saved_card() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["items"][0]["product_id"], "rh-88227");
     assert_eq!(log[0]["saved_card"], "visa-4242");
+    w.stop().await;
+}
+
+/// WebDriver types U+E000–U+E05D as keys: an Enter in an address line would submit the
+/// retailer's form from there, before the worker's final click and its never-twice gate.
+/// Intake refuses such characters; the worker leaves them out of what it types anyway.
+#[tokio::test(flavor = "multi_thread")]
+async fn webdriver_keys_hidden_in_an_address_are_not_typed() {
+    let w = world(Duration::from_millis(300), &[]).await;
+    let number = w
+        .order_shipped_to(
+            json!([{"sku": "NORD-1006", "quantity": 1}]),
+            "123 Main\u{E007} St\u{200B}",
+        )
+        .await;
+    assert_eq!(w.settled(&number, Duration::from_secs(240)).await, "placed");
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["shipping_address"]["line1"], "123 Main St");
     w.stop().await;
 }
 

@@ -13,6 +13,7 @@ use crate::checkout::view;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody, Path, Storefront};
 use crate::state::AppState;
+use crate::validate;
 
 pub async fn create(
     State(state): State<AppState>,
@@ -26,6 +27,7 @@ pub async fn create(
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let key = idempotency_key(&headers)?;
     let request_hash = idempotency::request_hash(&body.json);
+    validate::refuse_hidden_or_private(&body.json)?;
     let request = CheckoutRequest::try_from(body.value)?;
 
     let accepted = submit::submit(

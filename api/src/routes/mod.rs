@@ -73,7 +73,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ops/stats", get(ops_placements::stats))
         .route("/v1/ops/orders/{number}/refund", post(ops_refunds::create))
-        .route("/v1/webhooks/stripe", post(stripe_webhooks::receive))
+        // Stripe's events need more than BODY_LIMIT; a route's own limit wins over the one
+        // the router sets below.
+        .route(
+            "/v1/webhooks/stripe",
+            post(stripe_webhooks::receive)
+                .layer(DefaultBodyLimit::max(stripe_webhooks::BODY_LIMIT)),
+        )
         .route("/metrics", get(metrics::render))
         // The ops console's HTML pages under /ops live in src/console/ (not this file):
         // they are not JSON API operations, so api/openapi.json does not describe them.

@@ -7,6 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use cartwright_shared::{outbox, stripe_event_types};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::extract::body_rejected;
 use crate::state::AppState;
 use crate::stripe_signature;
 
@@ -36,11 +38,16 @@ struct Object {
     id: Option<String>,
 }
 
+/// Stripe's events can be larger than the 64 KiB the API's own bodies may be (an invoice
+/// with its lines), and one answered 413 is answered 413 on every retry: lost.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|rejection| body_rejected(rejection, BODY_LIMIT))?;
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());

@@ -130,12 +130,14 @@ impl Handler for AlertWorker {
 }
 
 impl AlertWorker {
-    /// Emails the ops recipients once for `(event, template)`.
+    /// Emails the ops recipients once for `(event, template)`; `about` names the alert in
+    /// the logs.
     async fn email(
         &self,
         ctx: &Context,
         event_id: Uuid,
         template: &str,
+        about: &str,
         rendered: Rendered,
     ) -> Result<(), HandlerError> {
         let mut builder = Message::builder()
@@ -163,6 +165,7 @@ impl AlertWorker {
             event_id,
             template,
             &recipients,
+            about,
             email,
         )
         .await
@@ -186,7 +189,9 @@ impl AlertWorker {
                     },
                 )
                 .map_err(|e| HandlerError::Permanent(anyhow!("template {OPS_TEMPLATE}: {e:#}")))?;
-            self.email(ctx, message.id, OPS_TEMPLATE, rendered).await?;
+            let about = format!("ops alert {} on {}", alert.kind, alert.target);
+            self.email(ctx, message.id, OPS_TEMPLATE, &about, rendered)
+                .await?;
         }
         if let Some(webhook) = &self.webhook {
             let body = serde_json::to_vec(&OpsAlertBody {
@@ -250,7 +255,9 @@ impl AlertWorker {
                     },
                 )
                 .map_err(|e| HandlerError::Permanent(anyhow!("template {TEMPLATE}: {e:#}")))?;
-            self.email(ctx, message.id, TEMPLATE, rendered).await?;
+            let about = format!("low-stock alert {} on {}", open.id, event.sku);
+            self.email(ctx, message.id, TEMPLATE, &about, rendered)
+                .await?;
             sqlx::query("UPDATE stock_alerts SET emailed_at = now() WHERE id = $1")
                 .bind(open.id)
                 .execute(ctx.pool())

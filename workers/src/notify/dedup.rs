@@ -60,23 +60,27 @@ pub async fn claim(
 }
 
 /// Sends `message` at most once for (event, template); Ok also when it was sent before.
+/// `about` names what the email is about (`checkout chk_…`, `order MO-…`) for the logs
+/// and errors: they never carry the recipient, a person's address, which only
+/// `emails_sent` keeps.
 pub async fn send_once(
     pool: &PgPool,
     mailer: &Mailer,
     event_id: Uuid,
     template: &str,
     recipient: &str,
+    about: &str,
     message: Message,
 ) -> Result<(), HandlerError> {
     let key = format!("{event_id}:{template}");
     match claim(pool, event_id, template, recipient).await? {
         Claim::AlreadySent => {
-            tracing::info!(%key, "email already sent; not sending it again");
+            tracing::info!(%key, %about, "email already sent; not sending it again");
             return Ok(());
         }
         Claim::InDoubt => {
             return Err(HandlerError::Permanent(anyhow::anyhow!(
-                "email {key} to {recipient}: an earlier attempt stopped while sending it, so it \
+                "email {key} ({about}): an earlier attempt stopped while sending it, so it \
                  may have been delivered; not sending it again (at most once). To send it \
                  anyway, delete its emails_sent row and replay this message"
             )));
@@ -93,7 +97,7 @@ pub async fn send_once(
             .bind(&key)
             .execute(pool)
             .await?;
-            tracing::info!(%key, %recipient, "email sent");
+            tracing::info!(%key, %about, "email sent");
             Ok(())
         }
         Err(SendError::Transient(error)) => {
@@ -102,7 +106,7 @@ pub async fn send_once(
                 .execute(pool)
                 .await?;
             Err(HandlerError::Transient(anyhow::anyhow!(
-                "email {key} to {recipient}: {error}"
+                "email {key} ({about}): {error}"
             )))
         }
         Err(SendError::Permanent(error)) => {
@@ -112,7 +116,7 @@ pub async fn send_once(
                 .execute(pool)
                 .await?;
             Err(HandlerError::Permanent(anyhow::anyhow!(
-                "email {key} to {recipient}: {error}"
+                "email {key} ({about}): {error}"
             )))
         }
     }

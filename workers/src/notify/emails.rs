@@ -136,6 +136,10 @@ impl Handler for EmailWorker {
         let payload: Payload = serde_json::from_value(message.payload.clone()).map_err(|e| {
             HandlerError::Permanent(anyhow!("{} payload: {e}", message.message_type))
         })?;
+        let about = match &payload.order_number {
+            Some(number) => format!("order {number} of checkout {}", payload.checkout_id),
+            None => format!("checkout {}", payload.checkout_id),
+        };
         let (to, context) = load(ctx.pool(), template, payload).await?;
         let recipient = to.email.to_string();
         let rendered = self
@@ -153,6 +157,7 @@ impl Handler for EmailWorker {
             message.id,
             template,
             &recipient,
+            &about,
             email,
         )
         .await
@@ -185,7 +190,12 @@ async fn load(
     let to: Mailbox = format!("{} <{email}>", quote(&name))
         .parse()
         .or_else(|_| email.parse())
-        .map_err(|e| HandlerError::Permanent(anyhow!("customer address {email:?}: {e}")))?;
+        .map_err(|e| {
+            HandlerError::Permanent(anyhow!(
+                "checkout {}: the customer's e-mail address is not usable: {e}",
+                p.checkout_id
+            ))
+        })?;
 
     let mut orders = orders(pool, &p.checkout_id, &currency).await?;
     if template == "receipt" {

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cartwright_shared::text;
 use fantoccini::error::CmdError;
 use fantoccini::{Client, Locator};
+use url::Url;
 
 use super::recipe::{Recipe, Step};
 
@@ -103,6 +105,25 @@ impl Job<'_> {
         }
     }
 
+    /// The address and the company's card reference are typed only into the store's own
+    /// pages: a page that sent the browser elsewhere (a hijacked link, a changed checkout)
+    /// stops automation before anything is filled in, and before the final click.
+    async fn on_store_site(&self, client: &Client) -> Result<(), Stop> {
+        let url = self.step("reading the URL", client.current_url()).await?;
+        if same_origin(self.base_url, &url) {
+            Ok(())
+        } else {
+            Err(refused(
+                "page_changed",
+                format!(
+                    "the page is on {}, not the store's {}",
+                    url.origin().ascii_serialization(),
+                    self.base_url
+                ),
+            ))
+        }
+    }
+
     /// The store's detectors, on the page now shown.
     async fn detect(&self, client: &Client) -> Result<(), Stop> {
         let detectors = &self.recipe.detectors;
@@ -151,10 +172,21 @@ impl Job<'_> {
                 value,
                 optional,
             } => {
-                let value = Recipe::fill_in(value, values);
+                let filled = Recipe::fill_in(value, values);
+                // Intake refuses these; an address stored before it did, or written past
+                // it, must still not reach WebDriver, which types U+E000–U+E05D as keys
+                // (Enter submits the form before the worker's final click).
+                let value: String = filled
+                    .chars()
+                    .filter(|c| !text::is_hidden_or_private(*c))
+                    .collect();
+                if value.len() != filled.len() {
+                    tracing::warn!(%selector, "left private-use or format characters out of the typed text");
+                }
                 if *optional && value.is_empty() {
                     return Ok(());
                 }
+                self.on_store_site(client).await?;
                 self.require(client, selector).await?;
                 let what = format!("filling {selector}");
                 let field = self
@@ -165,6 +197,7 @@ impl Job<'_> {
             }
             Step::Select { selector, value } => {
                 let value = Recipe::fill_in(value, values);
+                self.on_store_site(client).await?;
                 self.require(client, selector).await?;
                 let what = format!("choosing {value:?} in {selector}");
                 let field = self
@@ -228,6 +261,12 @@ fn page_changed(what: &str) -> Stop {
     refused("page_changed", format!("required element missing: {what}"))
 }
 
+/// Scheme, host and port: what a browser treats as one site. An unparsable base URL, or
+/// a page without an origin (`about:blank`, `data:`), is never the same.
+fn same_origin(base_url: &str, page: &Url) -> bool {
+    Url::parse(base_url).is_ok_and(|base| base.origin() == page.origin())
+}
+
 /// Every step up to, not including, the final click; ends on the page with the submit
 /// button, after checking the detectors once more.
 pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
@@ -249,6 +288,7 @@ pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
         job.run_step(client, step, &values, None).await?;
     }
     job.detect(client).await?;
+    job.on_store_site(client).await?;
     job.require(client, &job.recipe.place_order.submit).await
 }
 
@@ -356,4 +396,41 @@ pub async fn keep_evidence(client: &Client, dir: &Path, attempt: i64, stage: &st
         }
     }
     evidence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(url: &str) -> Url {
+        Url::parse(url).unwrap()
+    }
+
+    #[test]
+    fn only_the_stores_own_origin_is_its_site() {
+        let base = "http://127.0.0.1:8090/nordwind";
+        for on in [
+            "http://127.0.0.1:8090/nordwind/checkout",
+            "http://127.0.0.1:8090/nordwind/account/sign-in?return_to=/nordwind/checkout",
+            "http://127.0.0.1:8090/",
+        ] {
+            assert!(same_origin(base, &page(on)), "{on}");
+        }
+        for off in [
+            "http://127.0.0.1:8091/nordwind/checkout",
+            "https://127.0.0.1:8090/nordwind/checkout",
+            "http://localhost:8090/nordwind/checkout",
+            "http://127.0.0.1.evil.test:8090/nordwind/checkout",
+            "http://evil.test/?next=http://127.0.0.1:8090/nordwind",
+            "about:blank",
+            "data:text/html,<form>",
+        ] {
+            assert!(!same_origin(base, &page(off)), "{off}");
+        }
+        assert!(same_origin(
+            "https://shop.example",
+            &page("https://shop.example:443/checkout")
+        ));
+        assert!(!same_origin("not a url", &page("http://127.0.0.1:8090/")));
+    }
 }

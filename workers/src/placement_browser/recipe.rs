@@ -171,12 +171,30 @@ impl Recipe {
         Ok(())
     }
 
-    /// `text` with every `{name}` replaced from `values` (validated to exist).
+    /// `text` with every `{name}` replaced from `values` (validated to exist), in one pass:
+    /// what a value brings in is never read for placeholders, so a customer's name
+    /// `{card_reference}` is typed as written, not as the company's card.
     pub fn fill_in(text: &str, values: &BTreeMap<String, String>) -> String {
-        let mut out = text.to_owned();
-        for (name, value) in values {
-            out = out.replace(&format!("{{{name}}}"), value);
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let known = after
+                .find('}')
+                .and_then(|close| Some((close, values.get(&after[..close])?)));
+            match known {
+                Some((close, value)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
+        out.push_str(rest);
         out
     }
 
@@ -253,6 +271,37 @@ mod tests {
         let recipes = load_dir(&stores_dir()).expect("valid recipes");
         assert!(recipes.contains_key("nordwind"));
         assert_eq!(recipes["rackhouse"].product_id("RACK-2002"), "rh-88227");
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_one_pass() {
+        let values: BTreeMap<String, String> = [
+            ("name", "{po_card}"),
+            ("line1", "{postal_code} {sku}"),
+            ("postal_code", "94102"),
+            ("po_card", "CORP-VISA-01"),
+            ("sku", "NORD-1001"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        // A customer's text that looks like a placeholder stays text.
+        assert_eq!(Recipe::fill_in("{name}", &values), "{po_card}");
+        assert_eq!(Recipe::fill_in("{line1}", &values), "{postal_code} {sku}");
+        assert_eq!(
+            Recipe::fill_in("/p/{sku}?zip={postal_code}", &values),
+            "/p/NORD-1001?zip=94102"
+        );
+        assert_eq!(
+            Recipe::fill_in("{sku}{postal_code}", &values),
+            "NORD-100194102"
+        );
+        // Braces that name nothing are left as they are.
+        assert_eq!(
+            Recipe::fill_in("{nope} {sku} {", &values),
+            "{nope} NORD-1001 {"
+        );
+        assert_eq!(Recipe::fill_in("{{sku}}", &values), "{NORD-1001}");
     }
 
     #[test]
