@@ -92,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     // A few seconds of the same load first: pools fill, statements are prepared.
     load(&client, &args, &prefix, Duration::from_secs(3)).await?;
     wait_drained(&pool, Duration::from_secs(args.drain_timeout_secs)).await?;
+    // A running system's tables have statistics; a scratch database's have none until
+    // autovacuum's first pass, and plans made without them scan (BENCHMARKS.md, part 7).
+    sqlx::query("ANALYZE").execute(&pool).await?;
 
     let before = Snapshot::take(&pool).await?;
     let started = Instant::now();

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use cartwright_shared::api_keys::{self, Role};
 use cartwright_shared::queue::dead_letters::{self, Filter};
-use cartwright_shared::{config::Config, db, demo};
+use cartwright_shared::{config::Config, db, demo, stripe_event_types};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -34,6 +34,9 @@ enum Command {
     /// Dead letters: messages that failed for good, kept for ops.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
+    /// Print the Stripe event types Cartwright acts on, comma-separated: the
+    /// `enabled_events` to give its webhook endpoint in the Stripe Dashboard.
+    StripeWebhookEvents,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +71,11 @@ enum RoleArg {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::StripeWebhookEvents = cli.command {
+        let events: Vec<&str> = stripe_event_types::handled().collect();
+        println!("{}", events.join(","));
+        return Ok(());
+    }
     let config = Config::from_env()?;
     let pool = db::connect(&config.database)
         .await
@@ -96,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
         }
         Command::DeadLetters(command) => dead_letter_command(&pool, command).await?,
+        Command::StripeWebhookEvents => unreachable!("answered before connecting"),
     }
     Ok(())
 }

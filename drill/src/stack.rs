@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cartwright_shared::api_keys::{self, Role};
+use cartwright_shared::stripe_event_types;
 use cartwright_testkit::broker::RabbitNode;
 use cartwright_testkit::smtp::SmtpSink;
 use cartwright_testkit::webdriver::Chromedriver;
@@ -258,6 +259,8 @@ impl Stack {
                 format!("{api_url}/v1/webhooks/stripe"),
                 "--webhook-secret".into(),
                 WEBHOOK_SECRET.into(),
+                "--webhook-events".into(),
+                stripe_event_types::handled().collect::<Vec<_>>().join(","),
             ],
             vec![("RUST_LOG".into(), "warn".into())],
             &logs,

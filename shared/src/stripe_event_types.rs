@@ -16,7 +16,16 @@ pub const DISPUTE_CREATED: &str = "charge.dispute.created";
 
 pub const CHARGE_REFUNDED: &str = "charge.refunded";
 
+/// Every type the stripe-events worker does something with: what a Stripe webhook
+/// endpoint for Cartwright subscribes to (`enabled_events`), so Stripe does not send
+/// the others at all (`cartwright stripe-webhook-events` prints them).
+pub fn handled() -> impl Iterator<Item = &'static str> {
+    PAYMENT_INTENT
+        .into_iter()
+        .chain([DISPUTE_CREATED, CHARGE_REFUNDED])
+}
+
 /// Whether the stripe-events worker does anything with this type.
 pub fn is_handled(event_type: &str) -> bool {
-    PAYMENT_INTENT.contains(&event_type) || [DISPUTE_CREATED, CHARGE_REFUNDED].contains(&event_type)
+    handled().any(|t| t == event_type)
 }

@@ -27,6 +27,8 @@ pub struct WebhookTarget {
     pub url: String,
     /// The signing secret (`whsec_…`) the receiver verifies `Stripe-Signature` with.
     pub secret: String,
+    /// The event types it receives (`enabled_events`); `*` is every type.
+    pub events: Vec<String>,
 }
 
 /// How webhook deliveries are retried: `max_attempts` tries in all, waiting
@@ -93,7 +95,16 @@ impl Config {
         self.webhook = Some(WebhookTarget {
             url: url.into(),
             secret: secret.into(),
+            events: vec!["*".to_owned()],
         });
+        self
+    }
+
+    /// The configured endpoint receives only these event types (`enabled_events`).
+    pub fn with_webhook_events(mut self, events: &[&str]) -> Self {
+        if let Some(target) = &mut self.webhook {
+            target.events = events.iter().map(|e| (*e).to_owned()).collect();
+        }
         self
     }
 }

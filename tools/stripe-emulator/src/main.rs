@@ -20,9 +20,20 @@ struct Args {
     /// Base URL browsers reach the emulator at (for 3-D Secure links); default http://{bind}.
     #[arg(long, env = "STRIPE_EMULATOR_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Webhook endpoint registered at start, receiving every event type.
+    /// Webhook endpoint registered at start.
     #[arg(long, env = "STRIPE_EMULATOR_WEBHOOK_URL")]
     webhook_url: Option<String>,
+    /// The event types --webhook-url receives, comma-separated (Stripe's
+    /// `enabled_events`); `*` is every type. A deployment subscribes only to what it
+    /// handles: `cartwright stripe-webhook-events` prints Cartwright's list.
+    #[arg(
+        long,
+        env = "STRIPE_EMULATOR_WEBHOOK_EVENTS",
+        default_value = "*",
+        value_delimiter = ',',
+        requires = "webhook_url"
+    )]
+    webhook_events: Vec<String>,
     /// Signing secret for --webhook-url.
     #[arg(
         long,
@@ -66,6 +77,7 @@ impl Args {
             webhook: self.webhook_url.map(|url| WebhookTarget {
                 url,
                 secret: self.webhook_secret,
+                events: self.webhook_events,
             }),
             delivery: DeliveryPolicy {
                 max_attempts: self.webhook_attempts.max(1),

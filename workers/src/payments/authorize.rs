@@ -128,30 +128,27 @@ async fn authorized(
     pi: &PaymentIntent,
     actor: &str,
 ) -> sqlx::Result<()> {
-    let capture_before: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
-        "UPDATE checkouts SET payment_intent_id = $2, client_secret = NULL,
-                capture_before = now() + $3::interval
-         WHERE id = $1 RETURNING capture_before",
+    // One statement: the checkout's PaymentIntent, deadline and status in one new row
+    // version, its audit row, and its holds made to last as long as the authorization
+    // (stock stays ours until capture). Four round trips were one each (issue 15).
+    sqlx::query(
+        "WITH authorized AS (
+             UPDATE checkouts SET payment_intent_id = $2, client_secret = NULL,
+                    capture_before = now() + $3::interval, status = $4, updated_at = now()
+             WHERE id = $1 RETURNING capture_before
+         ), history AS (
+             INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
+             VALUES ($1, NULL, $5, $4, $6, 'payment authorized')
+         )
+         UPDATE reservations SET expires_at = (SELECT capture_before FROM authorized)
+         WHERE checkout_id = $1 AND status = 'held'",
     )
     .bind(&checkout.id)
     .bind(pi.id.as_str())
     .bind(AUTHORIZATION_LIFETIME)
-    .fetch_one(&mut *conn)
-    .await?;
-    checkout::set_status(
-        conn,
-        checkout,
-        cs::AUTHORIZED,
-        actor,
-        Some("payment authorized"),
-    )
-    .await?;
-    // The holds now last as long as the authorization: stock stays ours until capture.
-    sqlx::query(
-        "UPDATE reservations SET expires_at = $2 WHERE checkout_id = $1 AND status = 'held'",
-    )
-    .bind(&checkout.id)
-    .bind(capture_before)
+    .bind(cs::AUTHORIZED)
+    .bind(&checkout.status)
+    .bind(actor)
     .execute(&mut *conn)
     .await?;
     // Paid orders go straight to their store's way of buying, in this transaction.

@@ -92,7 +92,7 @@ impl Store {
                 id: "we_emulator_configured".to_owned(),
                 url: target.url.clone(),
                 secret: target.secret.clone(),
-                enabled_events: vec!["*".to_owned()],
+                enabled_events: target.events.clone(),
                 description: Some("Configured at start".to_owned()),
                 metadata: Default::default(),
                 created: ids::now(),

@@ -379,3 +379,36 @@ async fn registered_endpoints_get_their_enabled_events() {
     let (status, _) = emu.get("/v1/events/evt_missing").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_configured_endpoint_receives_only_its_enabled_events() {
+    let mut receiver = Receiver::start(0).await;
+    let emu = start_with(
+        Config::for_tests()
+            .with_webhook(receiver.url.clone(), SECRET)
+            .with_webhook_events(&["payment_intent.amount_capturable_updated"]),
+    )
+    .await;
+
+    // An authorization makes payment_intent.created, charge.succeeded and
+    // payment_intent.amount_capturable_updated; the endpoint asked for the last one only.
+    authorize(5000, "pm_card_visa")
+        .send(&emu.client)
+        .await
+        .unwrap();
+    let event = receiver.next_event(SECRET).await;
+    assert_eq!(
+        event.type_.as_str(),
+        "payment_intent.amount_capturable_updated"
+    );
+    authorize(6000, "pm_card_visa")
+        .send(&emu.client)
+        .await
+        .unwrap();
+    let next = receiver.next_event(SECRET).await;
+    assert_eq!(
+        next.type_.as_str(),
+        "payment_intent.amount_capturable_updated",
+        "the second authorization's created and charge events were not sent either"
+    );
+}
