@@ -1,7 +1,7 @@
 //! `cartwright`: the operator's command line.
 
 use anyhow::Context;
-use cartwright_shared::api_keys::{self, Role};
+use cartwright_shared::api_keys::{self, KeyListing, Revoked, Role};
 use cartwright_shared::queue::dead_letters::{self, Filter};
 use cartwright_shared::{config::Config, db, demo, stripe_event_types};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +30,22 @@ enum Command {
         principal: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+    },
+    /// List API keys (never the keys themselves): id, prefix, principal, role, created,
+    /// last used (to the minute), revoked.
+    ListKeys {
+        /// Only this principal's keys.
+        #[arg(long)]
+        principal: Option<String>,
+        /// As JSON, one array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by its id (from list-keys). The API stops taking it within a
+    /// few seconds; the revocation is in the ops audit.
+    RevokeKey {
+        #[arg(long)]
+        id: uuid::Uuid,
     },
     /// Dead letters: messages that failed for good, kept for ops.
     #[command(subcommand)]
@@ -103,6 +119,19 @@ async fn main() -> anyhow::Result<()> {
             // The key on stdout alone, so scripts can capture it.
             println!("{key}");
         }
+        Command::ListKeys { principal, json } => {
+            let keys = api_keys::list(&pool, principal.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                print_keys(&keys);
+            }
+        }
+        Command::RevokeKey { id } => match api_keys::revoke(&pool, id, &cli_actor()).await? {
+            Revoked::Now => eprintln!("key {id} revoked"),
+            Revoked::Already(at) => eprintln!("key {id} was already revoked at {at}"),
+            Revoked::NoSuchKey => anyhow::bail!("no key {id} (cartwright list-keys shows them)"),
+        },
         Command::DeadLetters(command) => dead_letter_command(&pool, command).await?,
         Command::StripeWebhookEvents => unreachable!("answered before connecting"),
     }
@@ -113,10 +142,7 @@ async fn dead_letter_command(
     pool: &sqlx::PgPool,
     command: DeadLetterCommand,
 ) -> anyhow::Result<()> {
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
+    let actor = cli_actor();
     match command {
         DeadLetterCommand::List { queue, limit } => {
             let rows = dead_letters::list(
@@ -148,4 +174,37 @@ async fn dead_letter_command(
         }
     }
     Ok(())
+}
+
+/// Who a change made here is attributed to in the ops audit.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+fn print_keys(keys: &[KeyListing]) {
+    let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or_else(
+            || "-".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    println!(
+        "{:<36}  {:<11}  {:<24}  {:<10}  {:<16}  {:<16}  revoked",
+        "id", "prefix", "principal", "role", "created", "last used"
+    );
+    for k in keys {
+        println!(
+            "{:<36}  {:<11}  {:<24}  {:<10}  {:<16}  {:<16}  {}",
+            k.id,
+            k.prefix,
+            k.principal,
+            k.role,
+            when(Some(k.created_at)),
+            when(k.last_used_at),
+            when(k.revoked_at)
+        );
+    }
 }
