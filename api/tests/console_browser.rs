@@ -112,6 +112,15 @@ async fn an_ops_user_claims_follows_the_instructions_and_places_an_order() {
     let queue = text_of(&client, "#queue").await;
     assert!(queue.contains(&number) && queue.contains(&other), "{queue}");
     assert!(queue.contains("store_is_manual"));
+    // The stylesheet is a file the CSP allows ('self'): it applied.
+    let header_colour = client
+        .execute(
+            "return getComputedStyle(document.querySelector('header')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(header_colour, "rgb(29, 35, 48)");
     screenshot(&client, "queue").await;
 
     // Open the order, claim it.

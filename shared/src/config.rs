@@ -96,6 +96,9 @@ pub struct PlacementConfig {
     pub card_reference: String,
     /// How long an ops console sign-in lasts.
     pub console_session_ttl: Duration,
+    /// The console is reached over plain HTTP (local development): its cookies lose
+    /// `Secure` and it sends no HSTS. Off unless said (`CONSOLE_PLAIN_HTTP=true`).
+    pub console_plain_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +229,7 @@ impl Config {
                 console_session_ttl: Duration::from_secs(
                     env.positive("CONSOLE_SESSION_TTL_SECS", 12 * 3600)?,
                 ),
+                console_plain_http: env.parse("CONSOLE_PLAIN_HTTP", false)?,
             },
             stripe: StripeConfig {
                 secret_key: SecretString::from(env.string("STRIPE_SECRET_KEY", "")),

@@ -157,6 +157,8 @@ pub fn config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         ("API_BIND".into(), "127.0.0.1:0".into()),
         ("RATE_LIMIT_PER_SECOND".into(), "0".into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
+        // The tests reach the console over plain HTTP, as `scripts/up` does.
+        ("CONSOLE_PLAIN_HTTP".into(), "true".into()),
     ];
     vars.extend(
         extra

@@ -11,6 +11,7 @@ pub mod session;
 use std::sync::OnceLock;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,9 +21,11 @@ use serde::Serialize;
 use crate::state::AppState;
 
 /// The console's routes (merged into the app's router).
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/ops", get(pages::home))
+        .route("/ops/static/console.css", get(stylesheet))
+        .route("/ops/static/console.js", get(script))
         .route(
             "/ops/sign-in",
             get(pages::sign_in_form).post(pages::sign_in),
@@ -40,6 +43,44 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/stores/{id}", post(pages::store_update))
         .route("/ops/skus/{sku}/stock", post(pages::restock))
         .route("/ops/stats", get(pages::stats))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            strict_transport,
+        ))
+}
+
+/// Browsers that reached the console over HTTPS keep to HTTPS for a year; not sent when
+/// the deployment serves it over plain HTTP.
+async fn strict_transport(State(state): State<AppState>, mut response: Response) -> Response {
+    if !state.config.placement.console_plain_http {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    static_file("text/css; charset=utf-8", include_str!("../../static/console.css"))
+}
+
+async fn script() -> impl IntoResponse {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console.js"),
+    )
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
 }
 
 const TEMPLATES: [(&str, &str); 8] = [
@@ -81,10 +122,12 @@ pub fn render<S: Serialize>(status: StatusCode, name: &str, context: S) -> Respo
             // Pages carry CSRF tokens and customer addresses: never cached, never framed.
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            // Styles and script are files of their own (/ops/static/), so no inline
+            // script or style runs: an injected tag or attribute does nothing.
             headers.insert(
                 "content-security-policy",
                 HeaderValue::from_static(
-                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                    "default-src 'self'; script-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                 ),
             );
             response

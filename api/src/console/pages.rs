@@ -65,22 +65,22 @@ pub async fn home(_: Session) -> Redirect {
     Redirect::to("/ops/queue")
 }
 
-fn sign_in_page(headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+fn sign_in_page(secure: bool, status: StatusCode, error: Option<&str>) -> Response {
     let token = new_secret(32);
     let mut response = render(
         status,
         "sign_in.html",
         context! { title => "Sign in", csrf => token, error => error },
     );
-    let cookie = session::set_cookie(headers, PRE_CSRF_COOKIE, &token, 3600);
+    let cookie = session::set_cookie(secure, PRE_CSRF_COOKIE, &token, 3600);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
 
-pub async fn sign_in_form(headers: HeaderMap) -> Response {
-    sign_in_page(&headers, StatusCode::OK, None)
+pub async fn sign_in_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    sign_in_page(session::secure(&state, &headers), StatusCode::OK, None)
 }
 
 pub async fn sign_in(
@@ -88,10 +88,11 @@ pub async fn sign_in(
     headers: HeaderMap,
     ConsoleForm(fields): ConsoleForm,
 ) -> Response {
+    let secure = session::secure(&state, &headers);
     let expected = session::cookie(&headers, PRE_CSRF_COOKIE).unwrap_or_default();
     if !session::tokens_match(&expected, fields.get("csrf").map(String::as_str)) {
         return sign_in_page(
-            &headers,
+            secure,
             StatusCode::FORBIDDEN,
             Some("The sign-in form expired or did not come from this console. Please try again."),
         );
@@ -99,7 +100,7 @@ pub async fn sign_in(
     let key = field(&fields, "key").unwrap_or_default();
     if key.trim().is_empty() {
         return sign_in_page(
-            &headers,
+            secure,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("Enter your ops API key."),
         );
@@ -110,8 +111,8 @@ pub async fn sign_in(
             let mut response = Redirect::to("/ops/queue").into_response();
             let headers_out = response.headers_mut();
             for cookie in [
-                session::set_cookie(&headers, SESSION_COOKIE, &id, ttl.as_secs()),
-                session::set_cookie(&headers, PRE_CSRF_COOKIE, "", 0),
+                session::set_cookie(secure, SESSION_COOKIE, &id, ttl.as_secs()),
+                session::set_cookie(secure, PRE_CSRF_COOKIE, "", 0),
             ] {
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     headers_out.append(header::SET_COOKIE, value);
@@ -120,14 +121,14 @@ pub async fn sign_in(
             response
         }
         Ok(None) => sign_in_page(
-            &headers,
+            secure,
             StatusCode::UNAUTHORIZED,
             Some("That key was not accepted: it is unknown, revoked, or not an ops key."),
         ),
         Err(err) => {
             tracing::warn!(error = %err, "console sign-in failed");
             sign_in_page(
-                &headers,
+                secure,
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some("The database cannot be reached right now; try again shortly."),
             )
@@ -148,7 +149,12 @@ pub async fn sign_out(
         let _ = session::sign_out(&state.pool, &id).await;
     }
     let mut response = Redirect::to("/ops/sign-in").into_response();
-    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&headers, SESSION_COOKIE, "", 0))
+    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(
+        session::secure(&state, &headers),
+        SESSION_COOKIE,
+        "",
+        0,
+    ))
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

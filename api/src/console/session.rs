@@ -1,7 +1,7 @@
 //! Console sign-in: an ops API key is checked once and exchanged for a server-side
 //! session. The cookie holds a random session id (only its SHA-256 is stored); it is
-//! HttpOnly, SameSite=Strict, scoped to /ops, and Secure when the request came over
-//! HTTPS. Every form carries the session's CSRF token, compared in constant time. The
+//! HttpOnly, SameSite=Strict, scoped to /ops, and Secure unless the deployment says
+//! the console is reached over plain HTTP (`CONSOLE_PLAIN_HTTP`). Every form carries the session's CSRF token, compared in constant time. The
 //! sign-in form itself, before any session exists, uses a double-submit cookie.
 
 use axum::extract::FromRequestParts;
@@ -60,13 +60,20 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// `Set-Cookie` for the console: HttpOnly, SameSite=Strict, Path=/ops, Secure on HTTPS.
-pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_secs: u64) -> String {
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    let secure = if https { "; Secure" } else { "" };
+/// Whether the console's cookies are `Secure`: always, unless the deployment said it is
+/// reached over plain HTTP (`CONSOLE_PLAIN_HTTP`, for local development) and this
+/// request did not come through an HTTPS proxy either.
+pub fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    !state.config.placement.console_plain_http
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// `Set-Cookie` for the console: HttpOnly, SameSite=Strict, Path=/ops, and `Secure`.
+pub fn set_cookie(secure: bool, name: &str, value: &str, max_age_secs: u64) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/ops; Max-Age={max_age_secs}{secure}")
 }
 

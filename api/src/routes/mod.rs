@@ -83,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         // The ops console's HTML pages under /ops live in src/console/ (not this file):
         // they are not JSON API operations, so api/openapi.json does not describe them.
-        .merge(crate::console::routes())
+        .merge(crate::console::routes(&state))
         // Runs after routing, so requests are counted by route template, not raw path.
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
