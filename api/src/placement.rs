@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::{PgConnection, PgPool};
 
-use crate::checkout::view::{self, OrderView};
+use crate::checkout::view::{self, OrderView, Reader};
 use crate::error::ApiError;
 
 pub const MAX_PAGE: i64 = 200;
@@ -239,7 +239,7 @@ pub async fn instructions(
     let Some(placement) = entry(&mut conn, number).await? else {
         return Ok(None);
     };
-    let Some((_, order)) = view::order(&mut conn, number).await? else {
+    let Some((_, order)) = view::order(&mut conn, number, Reader::Ops).await? else {
         return Ok(None);
     };
     let retailer: (String, String, Option<String>) =

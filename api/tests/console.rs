@@ -203,3 +203,51 @@ async fn forms_without_the_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(status, "awaiting_manual", "nothing was written");
 }
+
+#[tokio::test]
+async fn a_placed_order_shows_what_the_retailer_charged_over_the_expected_total() {
+    let app = TestApp::spawn().await;
+    let number = app.manual_queue_order("console-overpaid").await;
+    let total: String = sqlx::query_scalar("SELECT total::TEXT FROM orders WHERE number = $1")
+        .bind(&number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let expected: i64 = total.parse().unwrap();
+    let paid = expected + 2_500;
+    let api = reqwest::Client::new();
+    for (action, body) in [
+        ("claim", serde_json::json!({})),
+        (
+            "placed",
+            serde_json::json!({"store_order_number": "NW-9",
+                "total_paid": format!("{}.{:02}", paid / 100, paid % 100)}),
+        ),
+    ] {
+        let response = api
+            .post(app.url(&format!("/v1/ops/placements/{number}/{action}")))
+            .bearer_auth(&app.ops_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{action}");
+    }
+
+    let client = client();
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let page = client
+        .get(app.url(&format!("/ops/orders/{number}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"retailer-charge\""), "{page}");
+    assert!(
+        page.contains("<strong id=\"charge-difference\">25.00</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("over the store's tolerance"), "{page}");
+}

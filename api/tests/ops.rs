@@ -24,6 +24,15 @@ async fn stores_are_created_and_replaced() {
     assert_eq!(status, 200);
     assert_eq!(body["placement_mode"], "automated");
 
+    // The store's tolerance: 2 % unless set; a replacement without it keeps it.
+    assert_eq!(body["price_tolerance_bps"], 200);
+    let mut tolerant = store.clone();
+    tolerant["price_tolerance_bps"] = json!(350);
+    let (status, body) = put(&app, "/v1/ops/stores/peak-gear", tolerant).await;
+    assert_eq!((status, &body["price_tolerance_bps"]), (200, &json!(350)));
+    let (_, body) = put(&app, "/v1/ops/stores/peak-gear", store.clone()).await;
+    assert_eq!(body["price_tolerance_bps"], 350);
+
     for (path, body, field) in [
         ("/v1/ops/stores/Peak Gear", store.clone(), "id"),
         (
@@ -45,6 +54,18 @@ async fn stores_are_created_and_replaced() {
             "/v1/ops/stores/peak",
             json!({"placement_mode": "manual", "currency": "usd", "shipping_fee": "1"}),
             "name",
+        ),
+        (
+            "/v1/ops/stores/peak",
+            json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": "1",
+                "price_tolerance_bps": 10_001}),
+            "price_tolerance_bps",
+        ),
+        (
+            "/v1/ops/stores/peak",
+            json!({"name": "P", "placement_mode": "manual", "currency": "usd", "shipping_fee": "1",
+                "price_tolerance_bps": 2.5}),
+            "price_tolerance_bps",
         ),
     ] {
         let (status, error) = put(&app, path, body).await;

@@ -308,6 +308,120 @@ async fn a_placed_order_reaches_the_storefront_and_every_step_is_audited() {
     assert_eq!(history[history.len() - 3]["from"], "awaiting_manual");
 }
 
+/// "195.46" → 19546.
+fn cents(amount: &Value) -> i64 {
+    amount.as_str().unwrap().replace('.', "").parse().unwrap()
+}
+
+fn amount(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// Claims a queued order and records it placed with `total_paid` (minor units).
+async fn placed_for(app: &TestApp, number: &str, total_paid: i64) -> (u16, Value) {
+    let (status, _) = post(
+        app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/claim"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    post(
+        app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/placed"),
+        Some(json!({"store_order_number": "NW-77", "total_paid": amount(total_paid)})),
+    )
+    .await
+}
+
+async fn alerts_about(app: &TestApp, number: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT detail FROM ops_audit WHERE action = 'alert.total_over_expected' AND target = $1",
+    )
+    .bind(format!("order:{number}"))
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The retailer charged more than the customer paid, beyond the store's tolerance (2 %
+/// by default): it was bought, so the order is placed, but finance must see it.
+#[tokio::test]
+async fn a_total_paid_over_the_tolerance_is_placed_flagged_and_alerted() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "overpaid").await;
+    let (_, before) = get(&app, &app.ops_key, &format!("/v1/orders/{number}")).await;
+    let expected = cents(&before["total"]);
+    assert_eq!(before.get("retailer_charge"), None, "nothing paid yet");
+    let paid = expected + expected * 3 / 100;
+
+    let (status, order) = placed_for(&app, &number, paid).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "placed");
+    let charge = json!({
+        "expected_total": amount(expected),
+        "total_paid": amount(paid),
+        "difference": amount(paid - expected),
+        "over_tolerance": true,
+    });
+    assert_eq!(order["retailer_charge"], charge);
+    let (_, seen) = get(&app, &app.ops_key, &format!("/v1/orders/{number}")).await;
+    assert_eq!(seen["status"], "placed");
+    assert_eq!(seen["retailer_charge"], charge);
+
+    let alerts = alerts_about(&app, &number).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["detail"]["over_by"], amount(paid - expected));
+    let events = outbox(&app, "ops.alert").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "total_over_expected");
+    assert_eq!(events[0]["target"], format!("order:{number}"));
+    let flag: Option<i64> =
+        sqlx::query_scalar("SELECT paid_over_expected FROM orders WHERE number = $1")
+            .bind(&number)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag, Some(paid - expected));
+
+    // What the business paid its retailer is not the storefront's to see.
+    let (status, seen) = get(&app, &app.storefront_key, &format!("/v1/orders/{number}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen["status"], "placed");
+    assert_eq!(seen.get("retailer_charge"), None, "{seen}");
+    let checkout = seen["checkout_id"].as_str().unwrap();
+    let (_, seen) = get(
+        &app,
+        &app.storefront_key,
+        &format!("/v1/checkouts/{checkout}"),
+    )
+    .await;
+    assert!(!seen.to_string().contains("retailer_charge"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_total_paid_within_the_tolerance_raises_no_alert() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "paid-within").await;
+    let (_, before) = get(&app, &app.ops_key, &format!("/v1/orders/{number}")).await;
+    let expected = cents(&before["total"]);
+    // Exactly at the 2 % limit (rounded down to the cent) is within.
+    let paid = expected + expected * 2 / 100;
+
+    let (status, order) = placed_for(&app, &number, paid).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "placed");
+    assert_eq!(order["retailer_charge"]["over_tolerance"], false);
+    assert_eq!(
+        order["retailer_charge"]["difference"],
+        amount(paid - expected)
+    );
+    assert_eq!(alerts_about(&app, &number).await, Vec::<Value>::new());
+    assert_eq!(outbox(&app, "ops.alert").await, Vec::<Value>::new());
+}
+
 #[tokio::test]
 async fn failed_with_a_reason_emits_order_failed() {
     let app = TestApp::spawn().await;

@@ -53,6 +53,8 @@ impl Bench {
             base_url: &base,
             lines: &lines,
             address: &self.address,
+            // stores.price_tolerance_bps's default: the bench reads no database.
+            price_tolerance_bps: 200,
             step_timeout: self.step_timeout,
         };
         let client = lease.session.client.clone();

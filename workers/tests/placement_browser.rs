@@ -198,6 +198,27 @@ impl World {
         .unwrap()
     }
 
+    /// The order's total, the total paid and how far that was over the tolerance.
+    async fn charge(&self, number: &str) -> (i64, Option<i64>, Option<i64>) {
+        sqlx::query_as("SELECT total, total_paid, paid_over_expected FROM orders WHERE number = $1")
+            .bind(number)
+            .fetch_one(&self.env.app.pool)
+            .await
+            .unwrap()
+    }
+
+    /// `alert.total_over_expected` rows about the order, raised by the browser worker.
+    async fn total_alerts(&self, number: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM ops_audit WHERE action = 'alert.total_over_expected'
+             AND target = $1 AND actor = 'system:browser'",
+        )
+        .bind(format!("order:{number}"))
+        .fetch_one(&self.env.app.pool)
+        .await
+        .unwrap()
+    }
+
     async fn retailer_orders(&self) -> Vec<Value> {
         self.http
             .get(self.site.url("/_admin/orders"))
@@ -274,6 +295,42 @@ async fn places_a_nordwind_order_end_to_end_with_number_total_and_screenshot() {
         ))
         .await;
     assert_eq!(audit, 1);
+    // The confirmation's total is recorded; the retailer charges no sales tax, so it is
+    // under the customer's total: nothing flagged.
+    let (expected, paid, over) = w.charge(&number).await;
+    assert!(total < expected, "{total} vs {expected}");
+    assert_eq!((paid, over), (Some(total), None));
+    assert_eq!(w.total_alerts(&number).await, 0);
+    w.stop().await;
+}
+
+/// The retailer charged more at the confirmation than its checkout showed: the order was
+/// bought, so it is placed (never queued for a person to buy again), flagged, alerted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmation_total_over_the_tolerance_is_placed_flagged_and_alerted() {
+    let w = world(Duration::from_millis(300), &[]).await;
+    w.switch("nordwind", "NORD-1006", "surcharge").await;
+    let number = w.order(json!([{"sku": "NORD-1006", "quantity": 1}])).await;
+    assert_eq!(w.settled(&number, Duration::from_secs(240)).await, "placed");
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let charged = log[0]["total_cents"].as_i64().unwrap();
+    let (expected, paid, over) = w.charge(&number).await;
+    assert!(
+        charged > expected + expected * 2 / 100,
+        "{charged} vs {expected}"
+    );
+    assert_eq!((paid, over), (Some(charged), Some(charged - expected)));
+    assert_eq!(w.total_alerts(&number).await, 1);
+    assert_eq!(w.manual_reason(&number).await, None);
+    let alert = w
+        .env
+        .scalar(&format!(
+            "SELECT count(*) FROM outbox WHERE message_type = 'ops.alert'
+             AND payload->>'kind' = 'total_over_expected' AND payload->>'target' = 'order:{number}'"
+        ))
+        .await;
+    assert_eq!(alert, 1);
     w.stop().await;
 }
 

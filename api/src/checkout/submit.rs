@@ -395,6 +395,7 @@ fn answer(
                 created_at: at,
                 updated_at: at,
                 history: None,
+                retailer_charge: None,
             })
         })
         .collect::<Result<_, ApiError>>()?;

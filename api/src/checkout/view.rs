@@ -59,6 +59,28 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
+    /// Ops only, once the total paid is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retailer_charge: Option<RetailerCharge>,
+}
+
+/// What the retailer charged for an order against what the customer paid for it. What
+/// the business pays its retailers is for ops and finance, never for a storefront.
+#[derive(Debug, Serialize)]
+pub struct RetailerCharge {
+    pub expected_total: Minor,
+    pub total_paid: Minor,
+    /// `total_paid - expected_total`: negative when the retailer charged less.
+    pub difference: Minor,
+    /// Over the store's tolerance when the order was placed: an ops alert was raised.
+    pub over_tolerance: bool,
+}
+
+/// Who reads an order: only ops see what the retailer charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Storefront,
+    Ops,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +135,8 @@ struct OrderRow {
     store_order_number: Option<String>,
     tracking_number: Option<String>,
     carrier: Option<String>,
+    total_paid: Option<i64>,
+    paid_over_expected: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -127,7 +151,7 @@ struct ItemRow {
     line_total: i64,
 }
 
-const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, store_order_number, tracking_number, carrier, created_at, updated_at";
+const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, store_order_number, tracking_number, carrier, total_paid, paid_over_expected, created_at, updated_at";
 
 pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<CheckoutView>> {
     let Some(row): Option<CheckoutRow> = sqlx::query_as(
@@ -189,6 +213,7 @@ pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<
 pub async fn order(
     conn: &mut PgConnection,
     number: &str,
+    reader: Reader,
 ) -> sqlx::Result<Option<(String, OrderView)>> {
     let Some(row): Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE number = $1"
@@ -212,7 +237,13 @@ pub async fn order(
     .fetch_all(&mut *conn)
     .await?;
     let items = items.into_iter().map(item_view).collect();
-    Ok(Some((principal, order_view(row, items, Some(history)))))
+    let charge = match reader {
+        Reader::Ops => retailer_charge(&row),
+        Reader::Storefront => None,
+    };
+    let mut view = order_view(row, items, Some(history));
+    view.retailer_charge = charge;
+    Ok(Some((principal, view)))
 }
 
 async fn payment_of(conn: &mut PgConnection, checkout_id: &str) -> sqlx::Result<PaymentView> {
@@ -260,6 +291,16 @@ fn item_view(i: ItemRow) -> ItemView {
     }
 }
 
+fn retailer_charge(o: &OrderRow) -> Option<RetailerCharge> {
+    let paid = o.total_paid?;
+    Some(RetailerCharge {
+        expected_total: Minor(o.total),
+        total_paid: Minor(paid),
+        difference: Minor(paid - o.total),
+        over_tolerance: o.paid_over_expected.is_some(),
+    })
+}
+
 fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<Vec<HistoryEntry>>) -> OrderView {
     OrderView {
         number: o.number,
@@ -278,5 +319,6 @@ fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<Vec<HistoryEntr
         created_at: o.created_at,
         updated_at: o.updated_at,
         history,
+        retailer_charge: None,
     }
 }

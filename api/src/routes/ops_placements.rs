@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ops_stores::amount;
-use crate::checkout::view::{self, OrderView};
+use crate::checkout::view::{self, OrderView, Reader};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Ops, Path, Query};
 use crate::placement::{self, Filter, Instructions};
@@ -157,7 +157,7 @@ pub async fn stats(State(state): State<AppState>, Ops(_): Ops) -> Result<Json<Va
 /// The order as `GET /v1/orders/{number}` shows it.
 pub async fn order_view(state: &AppState, number: &str) -> Result<Json<OrderView>, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    view::order(&mut conn, number)
+    view::order(&mut conn, number, Reader::Ops)
         .await?
         .map(|(_, order)| Json(order))
         .ok_or_else(|| ApiError::NotFound(format!("order {number}")))

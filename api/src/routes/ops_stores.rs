@@ -1,4 +1,6 @@
-//! `GET /v1/ops/stores` and `PUT /v1/ops/stores/{id}` (create or replace a store).
+//! `GET /v1/ops/stores` and `PUT /v1/ops/stores/{id}` (create or replace a store). A
+//! store's `price_tolerance_bps` left out keeps its value (2 % for a new store), so a
+//! replacement that does not know it never loosens or tightens it by accident.
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +23,7 @@ pub struct StoreBody {
     shipping_fee: Option<String>,
     free_shipping_threshold: Option<String>,
     website_url: Option<String>,
+    price_tolerance_bps: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -32,6 +35,7 @@ struct StoreRow {
     shipping_fee: i64,
     free_shipping_threshold: Option<i64>,
     website_url: Option<String>,
+    price_tolerance_bps: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -45,6 +49,7 @@ pub struct StoreView {
     shipping_fee: Minor,
     free_shipping_threshold: Option<Minor>,
     website_url: Option<String>,
+    price_tolerance_bps: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -59,13 +64,14 @@ impl From<StoreRow> for StoreView {
             shipping_fee: Minor(r.shipping_fee),
             free_shipping_threshold: r.free_shipping_threshold.map(Minor),
             website_url: r.website_url,
+            price_tolerance_bps: r.price_tolerance_bps,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-const COLUMNS: &str = "id, name, placement_mode, currency, shipping_fee, free_shipping_threshold, website_url, created_at, updated_at";
+const COLUMNS: &str = "id, name, placement_mode, currency, shipping_fee, free_shipping_threshold, website_url, price_tolerance_bps, created_at, updated_at";
 
 pub async fn list(
     State(state): State<AppState>,
@@ -131,6 +137,15 @@ pub async fn upsert(
             "website_url must be an http(s) URL",
         ));
     }
+    let tolerance = match body.price_tolerance_bps {
+        Some(bps) => Some(i32::try_from(bps).ok().filter(|b| (0..=10_000).contains(b)).ok_or_else(|| {
+            ApiError::invalid(
+                "price_tolerance_bps",
+                "price_tolerance_bps must be a whole number of basis points from 0 to 10000",
+            )
+        })?),
+        None => None,
+    };
 
     let mut tx = state.pool.begin().await?;
     let other_currency: Option<String> = sqlx::query_scalar(
@@ -149,12 +164,14 @@ pub async fn upsert(
     // xmax = 0 only on a freshly inserted row: tells creation from replacement.
     let (created, store): (bool, StoreView) = {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO stores (id, name, placement_mode, currency, shipping_fee, free_shipping_threshold, website_url)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO stores (id, name, placement_mode, currency, shipping_fee, free_shipping_threshold, website_url,
+                                 price_tolerance_bps)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, 200))
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, placement_mode = EXCLUDED.placement_mode,
                  currency = EXCLUDED.currency, shipping_fee = EXCLUDED.shipping_fee,
                  free_shipping_threshold = EXCLUDED.free_shipping_threshold,
-                 website_url = EXCLUDED.website_url, updated_at = now()
+                 website_url = EXCLUDED.website_url,
+                 price_tolerance_bps = COALESCE($8, stores.price_tolerance_bps), updated_at = now()
              RETURNING (xmax = 0) AS created, {COLUMNS}"
         )))
         .bind(&id)
@@ -164,6 +181,7 @@ pub async fn upsert(
         .bind(fee.0)
         .bind(threshold.map(|t| t.0))
         .bind(&website_url)
+        .bind(tolerance)
         .fetch_one(&mut *tx)
         .await?;
         use sqlx::{FromRow, Row};

@@ -1,10 +1,11 @@
-//! `GET /v1/orders/{number}`: one store order with its lines and history.
+//! `GET /v1/orders/{number}`: one store order with its lines and history; for ops also
+//! what the retailer charged for it.
 
 use axum::Json;
 use axum::extract::State;
 use cartwright_shared::api_keys::Role;
 
-use crate::checkout::view::{self, OrderView};
+use crate::checkout::view::{self, OrderView, Reader};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Path};
 use crate::state::AppState;
@@ -14,8 +15,12 @@ pub async fn show(
     Authenticated(principal): Authenticated,
     Path(number): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
+    let reader = match principal.role {
+        Role::Ops => Reader::Ops,
+        Role::Storefront => Reader::Storefront,
+    };
     let mut conn = state.pool.acquire().await?;
-    match view::order(&mut conn, &number).await? {
+    match view::order(&mut conn, &number, reader).await? {
         Some((owner, order)) if principal.role == Role::Ops || owner == principal.name => {
             Ok(Json(order))
         }

@@ -469,6 +469,21 @@ async fn responses_fit_the_documented_schemas() {
     )
     .await;
     expect("get", "/v1/orders/{number}", 200, s, &b);
+    // Ops also see what the retailer charged, once it is known.
+    sqlx::query(
+        "UPDATE orders SET total_paid = total + 999, paid_over_expected = 999 WHERE number = $1",
+    )
+    .bind(number)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (s, b) = send(
+        c.get(app.url(&format!("/v1/orders/{number}")))
+            .bearer_auth(ops),
+    )
+    .await;
+    assert_eq!(b["retailer_charge"]["difference"], "9.99", "{b}");
+    expect("get", "/v1/orders/{number}", 200, s, &b);
     let (s, b) = send(c.get(app.url("/v1/catalog")).bearer_auth(sf)).await;
     expect("get", "/v1/catalog", 200, s, &b);
     let (s, b) = send(

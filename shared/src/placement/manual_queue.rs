@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
-use super::{Delivered, Failed, ManualPlacement, Placed, Shipped, events};
+use super::{Delivered, Failed, ManualPlacement, Placed, Shipped, events, tolerance};
 use crate::capture_deadline::{self, Purchase};
 use crate::outbox;
 use crate::status::{self, Transition, order};
@@ -395,7 +395,8 @@ pub struct Placement {
 }
 
 /// The lease holder records the retailer's order: the order is `placed`, leaves the
-/// queue, and `order.placed` goes out.
+/// queue, and `order.placed` goes out. A total paid over the store's tolerance is still
+/// placed (it was bought), flagged and alerted ([`tolerance::record_total_paid`]).
 pub async fn place(
     pool: &PgPool,
     number: &str,
@@ -406,7 +407,7 @@ pub async fn place(
     let held = lock_held(&mut tx, number, actor).await?;
     sqlx::query(
         "UPDATE orders SET status = $2, store_order_number = $3, tracking_number = $4, carrier = $5,
-                total_paid = $6, placed_at = now(), placed_by = $7, updated_at = now()
+                placed_at = now(), placed_by = $6, updated_at = now()
          WHERE number = $1",
     )
     .bind(number)
@@ -414,10 +415,12 @@ pub async fn place(
     .bind(&placement.store_order_number)
     .bind(&placement.tracking_number)
     .bind(&placement.carrier)
-    .bind(placement.total_paid)
     .bind(actor)
     .execute(&mut *tx)
     .await?;
+    if let Some(paid) = placement.total_paid {
+        tolerance::record_total_paid(&mut tx, &held.checkout_id, number, paid, actor).await?;
+    }
     close(&mut tx, number, "placed", actor, None).await?;
     let reason = format!("retailer order {}", placement.store_order_number);
     status::record(

@@ -4,6 +4,7 @@
 
 pub mod manual_queue;
 pub mod route;
+pub mod tolerance;
 
 use serde::{Deserialize, Serialize};
 

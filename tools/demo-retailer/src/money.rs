@@ -12,6 +12,11 @@ pub fn raised(cents: i64) -> i64 {
     (cents * 115 + 50) / 100
 }
 
+/// The `surcharge` scenario's extra charge: 10 % of the total, rounded half up to the cent.
+pub fn surcharge(cents: i64) -> i64 {
+    (cents * 10 + 50) / 100
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -21,5 +26,7 @@ mod tests {
         assert_eq!(super::format(-1250), "-12.50");
         assert_eq!(super::raised(8999), 10349);
         assert_eq!(super::raised(21900), 25185);
+        assert_eq!(super::surcharge(8598), 860);
+        assert_eq!(super::surcharge(5), 1);
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::address::Address;
 use crate::cart::{PricedCart, PricedLine};
 use crate::catalog::Store;
+use crate::money;
 use crate::scenario::Scenario;
 
 /// How the order was paid: Nordwind takes a company card reference, Rackhouse a saved card.
@@ -51,6 +52,9 @@ pub struct PlacedOrder {
     pub saved_card: Option<&'static str>,
     pub subtotal_cents: i64,
     pub shipping_cents: i64,
+    /// Charged on top of what the checkout showed (the `surcharge` scenario), else 0.
+    pub surcharge_cents: i64,
+    /// What was charged: subtotal, shipping and any surcharge.
     pub total_cents: i64,
     pub placed_at: DateTime<Utc>,
     /// The scenarios in effect when it was placed (`error_after_submit`, `price_change`…).
@@ -86,6 +90,11 @@ impl OrderLog {
             Payment::CardReference(reference) => (Some(reference), None),
             Payment::SavedCard(card) => (None, Some(card)),
         };
+        let surcharge_cents = if cart.scenarios.has(Scenario::Surcharge) {
+            money::surcharge(cart.total_cents)
+        } else {
+            0
+        };
         let order = PlacedOrder {
             store,
             order_number: self.next_number(store, placed_at),
@@ -95,7 +104,8 @@ impl OrderLog {
             saved_card,
             subtotal_cents: cart.subtotal_cents,
             shipping_cents: cart.shipping_cents,
-            total_cents: cart.total_cents,
+            surcharge_cents,
+            total_cents: cart.total_cents + surcharge_cents,
             placed_at,
             scenarios: cart.scenarios.to_vec(),
         };

@@ -19,10 +19,11 @@ pub enum Scenario {
     ChangedLayout,
     ErrorAfterSubmit,
     SignInWall,
+    Surcharge,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Captcha,
         Scenario::OutOfStock,
         Scenario::PriceChange,
@@ -30,6 +31,7 @@ impl Scenario {
         Scenario::ChangedLayout,
         Scenario::ErrorAfterSubmit,
         Scenario::SignInWall,
+        Scenario::Surcharge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Scenario {
             Scenario::ChangedLayout => "changed_layout",
             Scenario::ErrorAfterSubmit => "error_after_submit",
             Scenario::SignInWall => "sign_in_wall",
+            Scenario::Surcharge => "surcharge",
         }
     }
 

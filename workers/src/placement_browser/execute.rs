@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cartwright_shared::placement::tolerance::{self, Verdict};
 use cartwright_shared::text;
 use fantoccini::error::CmdError;
 use fantoccini::{Client, Locator};
@@ -28,6 +29,8 @@ pub struct Job<'a> {
     pub lines: &'a [Line],
     /// Shipping address fields (`name`, `line1`, …), empty strings when absent.
     pub address: &'a BTreeMap<String, String>,
+    /// The store's tolerance above a line's unit price (`stores.price_tolerance_bps`).
+    pub price_tolerance_bps: i32,
     pub step_timeout: Duration,
 }
 
@@ -236,18 +239,18 @@ impl Job<'_> {
                     .as_deref()
                     .and_then(|r| r.trim().parse().ok())
                     .ok_or_else(|| page_changed(&format!("{selector}[{attribute}]")))?;
-                let limit =
-                    line.unit_price as f64 * (1.0 + self.recipe.price_tolerance_percent / 100.0);
-                if cents as f64 > limit {
-                    return Err(refused(
+                match tolerance::compare(line.unit_price, cents, self.price_tolerance_bps) {
+                    Verdict::Within => Ok(()),
+                    Verdict::Over { .. } => Err(refused(
                         "price_changed",
                         format!(
-                            "{} costs {cents} at the retailer, expected {} (+{} %)",
-                            line.sku, line.unit_price, self.recipe.price_tolerance_percent
+                            "{} costs {cents} at the retailer, expected {} (+{})",
+                            line.sku,
+                            line.unit_price,
+                            tolerance::percent(self.price_tolerance_bps)
                         ),
-                    ));
+                    )),
                 }
-                Ok(())
             }
         }
     }

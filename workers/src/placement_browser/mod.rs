@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cartwright_shared::outbox;
+use cartwright_shared::placement::tolerance;
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{self, Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
@@ -226,6 +227,7 @@ impl Handler for BrowserPlacement {
             base_url: &base_url,
             lines: &order.lines,
             address: &order.address,
+            price_tolerance_bps: order.price_tolerance_bps,
             step_timeout: self.inner.config.step_timeout,
         };
         let lease = match self.inner.pool.acquire(&order.store_id).await {
@@ -419,6 +421,14 @@ impl BrowserPlacement {
             .await?;
             match placed {
                 Some(p) => {
+                    tolerance::record_total_paid(
+                        &mut tx,
+                        &order.checkout_id,
+                        &order.number,
+                        p.total,
+                        ACTOR,
+                    )
+                    .await?;
                     outbox::enqueue(
                         &mut tx,
                         "order.placed",

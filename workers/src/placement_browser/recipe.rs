@@ -14,8 +14,6 @@ pub struct Recipe {
     pub store: String,
     /// Used when neither the configuration nor `stores.website_url` names a base URL.
     pub default_base_url: String,
-    /// How far above the expected unit price (per cent) a page's price may be.
-    pub price_tolerance_percent: f64,
     /// SKU → the retailer's own product id (`{product_id}` in paths); SKUs missing
     /// here use the SKU itself.
     #[serde(default)]
@@ -127,9 +125,6 @@ impl Recipe {
                 "default_base_url {:?} is not an http(s) URL",
                 self.default_base_url
             ));
-        }
-        if !(0.0..=100.0).contains(&self.price_tolerance_percent) {
-            return Err("price_tolerance_percent must be between 0 and 100".into());
         }
         if self.item_steps.is_empty() || self.checkout_steps.is_empty() {
             return Err("item_steps and checkout_steps need at least one step each".into());

@@ -307,6 +307,42 @@ async fn rackhouse_error_after_submit_answers_500_but_places_the_order() {
     error_after_submit(&RACKHOUSE).await;
 }
 
+async fn surcharge(store: &Store) {
+    let site = common::start().await;
+    let (sku, price, _) = store.plain_sku();
+    site.set_scenario(store.id, sku, "surcharge").await;
+    let shopper = site.shopper();
+    shopper.add(store, sku, "", "1").await;
+    let checkout = shopper.open_checkout(store).await;
+    let confirmation = shopper.place(store, &checkout).await.redirect().to_owned();
+    let orders = site.orders(store.id).await;
+    let order = &orders[0];
+    assert_eq!(order["items"][0]["unit_price_cents"], price);
+    let shown =
+        order["subtotal_cents"].as_i64().unwrap() + order["shipping_cents"].as_i64().unwrap();
+    let extra = (shown * 10 + 50) / 100;
+    assert_eq!(order["surcharge_cents"], extra);
+    let charged = shown + extra;
+    assert_eq!(order["total_cents"], charged);
+    // The confirmation's total carries what was charged, not what the checkout showed.
+    let page = shopper.get(&confirmation).await;
+    assert!(
+        page.body.contains(&format!("-cents=\"{charged}\"")),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn nordwind_surcharge_charges_more_than_the_checkout_showed() {
+    surcharge(&NORDWIND).await;
+}
+
+#[tokio::test]
+async fn rackhouse_surcharge_charges_more_than_the_checkout_showed() {
+    surcharge(&RACKHOUSE).await;
+}
+
 async fn sign_in_wall(store: &Store) {
     let site = common::start().await;
     let (sku, ..) = store.plain_sku();
