@@ -251,3 +251,40 @@ async fn a_placed_order_shows_what_the_retailer_charged_over_the_expected_total(
     );
     assert!(page.contains("over the store's tolerance"), "{page}");
 }
+
+#[tokio::test]
+async fn deployed_the_cookies_are_secure_https_is_pinned_and_no_inline_script_or_style_runs() {
+    // Without CONSOLE_PLAIN_HTTP, as deployed behind HTTPS.
+    let app = TestApp::spawn_with(&[("CONSOLE_PLAIN_HTTP", "false")]).await;
+    let form = client().get(app.url("/ops/sign-in")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let headers = form.headers().clone();
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert_eq!(headers["strict-transport-security"], "max-age=31536000");
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(policy.contains("script-src 'self'") && policy.contains("style-src 'self'"));
+    let page = form.text().await.unwrap();
+    assert!(
+        !page.contains("<style") && !page.contains("style=\""),
+        "{page}"
+    );
+    assert!(page.contains("/ops/static/console.css"));
+
+    for (path, kind) in [
+        ("/ops/static/console.css", "text/css"),
+        ("/ops/static/console.js", "text/javascript"),
+    ] {
+        let file = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(file.status(), 200, "{path}");
+        assert!(
+            file.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(!file.text().await.unwrap().is_empty());
+    }
+}

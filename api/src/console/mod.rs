@@ -62,7 +62,10 @@ async fn strict_transport(State(state): State<AppState>, mut response: Response)
 }
 
 async fn stylesheet() -> impl IntoResponse {
-    static_file("text/css; charset=utf-8", include_str!("../../static/console.css"))
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/console.css"),
+    )
 }
 
 async fn script() -> impl IntoResponse {

@@ -154,8 +154,7 @@ pub async fn sign_out(
         SESSION_COOKIE,
         "",
         0,
-    ))
-    {
+    )) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
