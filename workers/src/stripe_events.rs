@@ -107,24 +107,29 @@ impl StripeEvents {
 
     /// Whether the PaymentIntent's checkout is already past waiting for payment, so that
     /// `apply_intent` could change nothing whatever Stripe says now: then the event needs
-    /// neither a call to Stripe nor a transaction. Stripe announces every authorization
-    /// this way after the payment worker has recorded it, so this is the common case.
-    /// A checkout not yet linked to the PaymentIntent (the event came first), waiting,
-    /// or expired (the PaymentIntent may need cancelling) takes the full path.
+    /// neither a call to Stripe nor a transaction, nor an inbox row. Stripe announces
+    /// every authorization this way after the payment worker has recorded it, so this is
+    /// the common case. A checkout not yet linked to the PaymentIntent (the event came
+    /// first), waiting, or expired (the PaymentIntent may need cancelling) takes the
+    /// full path.
     async fn already_applied(&self, ctx: &mut Context, id: &str) -> Result<bool, HandlerError> {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM checkouts WHERE payment_intent_id = $1")
-                .bind(id)
-                .fetch_optional(ctx.pool())
-                .await?;
-        Ok(status.is_some_and(|s| {
-            ![
-                status::checkout::PENDING,
-                status::checkout::REQUIRES_ACTION,
-                status::checkout::EXPIRED,
-            ]
-            .contains(&s.as_str())
-        }))
+        let waiting = [
+            status::checkout::PENDING,
+            status::checkout::REQUIRES_ACTION,
+            status::checkout::EXPIRED,
+        ];
+        let applied: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM checkouts
+                            WHERE payment_intent_id = $1 AND status <> ALL($2))",
+        )
+        .bind(id)
+        .bind(&waiting[..])
+        .fetch_one(ctx.pool())
+        .await?;
+        if applied {
+            ctx.changed_nothing();
+        }
+        Ok(applied)
     }
 
     /// A dispute opened: every bought order of the checkout is flagged for ops.

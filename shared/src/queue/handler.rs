@@ -66,6 +66,13 @@ pub trait Handler: Send + Sync + 'static {
         default
     }
 
+    /// Whether the handler keeps its own record of what it has done, which makes a
+    /// second delivery of a message harmless (the email worker's `emails_sent` claims):
+    /// then the runtime neither looks the message up in the inbox nor records it there.
+    fn deduplicates_itself(&self) -> bool {
+        false
+    }
+
     /// The longest one message may take before it counts as a transient failure.
     fn timeout(&self) -> Duration {
         Duration::from_secs(60)
@@ -107,6 +114,13 @@ impl Context {
         }
         self.committed = true;
         Ok(())
+    }
+
+    /// Says this delivery found its work already done and changed nothing, so running it
+    /// again could change nothing either: the runtime need not record it in the inbox
+    /// (a statement saved per message, issue 15).
+    pub fn changed_nothing(&mut self) {
+        self.committed = true;
     }
 }
 
@@ -220,13 +234,16 @@ impl<H: Handler> Runtime<H> {
                 return Ok(Outcome::DeadLettered);
             }
         };
-        match self.inbox.seen(envelope.id).await {
-            Ok(true) => return Ok(Outcome::Duplicate),
-            Ok(false) => {}
-            Err(err) => {
-                return self
-                    .failed(publisher, delivery, &envelope, HandlerError::from(err))
-                    .await;
+        let own_record = self.handler.deduplicates_itself();
+        if !own_record {
+            match self.inbox.seen(envelope.id).await {
+                Ok(true) => return Ok(Outcome::Duplicate),
+                Ok(false) => {}
+                Err(err) => {
+                    return self
+                        .failed(publisher, delivery, &envelope, HandlerError::from(err))
+                        .await;
+                }
             }
         }
 
@@ -234,7 +251,7 @@ impl<H: Handler> Runtime<H> {
             pool: self.pool.clone(),
             consumer: self.queue.name.clone(),
             message_id: envelope.id,
-            committed: false,
+            committed: own_record,
         };
         let timeout = self.handler.timeout();
         let result =

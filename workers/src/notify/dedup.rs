@@ -16,6 +16,13 @@ use uuid::Uuid;
 use super::mailer::{Mailer, SendError};
 use cartwright_shared::queue::handler::HandlerError;
 
+/// The claim's row key: one email per (event, template).
+pub fn key(event_id: Uuid, template: &str) -> String {
+    format!("{event_id}:{template}")
+}
+
+/// What claiming found. The conflict clause that makes a claim is [`CLAIM_ON_CONFLICT`],
+/// shared by [`claim`] and the customer email's one-statement claim-and-read.
 pub enum Claim {
     /// Ours to send.
     Claimed,
@@ -25,38 +32,49 @@ pub enum Claim {
     InDoubt,
 }
 
+impl Claim {
+    /// From whether the claim's insert took the row, and the row's state before it.
+    pub fn of(claimed: bool, earlier: Option<&str>) -> Self {
+        match (claimed, earlier) {
+            (true, _) => Claim::Claimed,
+            (false, Some("sent")) => Claim::AlreadySent,
+            (false, _) => Claim::InDoubt,
+        }
+    }
+}
+
+/// Completes `INSERT INTO emails_sent (dedup_key, event_id, template, recipient, state)
+/// … 'sending'`: a new key is claimed, and so is one whose earlier send failed for good
+/// (ops replayed it); a key `sending` or `sent` is not.
+pub const CLAIM_ON_CONFLICT: &str = "ON CONFLICT (dedup_key) DO UPDATE
+         SET state = 'sending', error = NULL, created_at = now(), recipient = EXCLUDED.recipient
+         WHERE emails_sent.state = 'failed'";
+
 pub async fn claim(
     pool: &PgPool,
     event_id: Uuid,
     template: &str,
     recipient: &str,
 ) -> sqlx::Result<Claim> {
-    let key = format!("{event_id}:{template}");
-    let claimed = sqlx::query(
-        "INSERT INTO emails_sent (dedup_key, event_id, template, recipient, state)
-         VALUES ($1, $2, $3, $4, 'sending')
-         ON CONFLICT (dedup_key) DO UPDATE
-             SET state = 'sending', error = NULL, created_at = now(), recipient = EXCLUDED.recipient
-             WHERE emails_sent.state = 'failed'",
-    )
+    let key = key(event_id, template);
+    // The state before the claim comes from the statement's snapshot, taken before the
+    // insert: one round trip whatever the answer.
+    let (claimed, earlier): (bool, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH claim AS (
+             INSERT INTO emails_sent (dedup_key, event_id, template, recipient, state)
+             VALUES ($1, $2, $3, $4, 'sending') {CLAIM_ON_CONFLICT}
+             RETURNING 1
+         )
+         SELECT EXISTS (SELECT 1 FROM claim),
+                (SELECT state FROM emails_sent WHERE dedup_key = $1)"
+    )))
     .bind(&key)
     .bind(event_id)
     .bind(template)
     .bind(recipient)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(Claim::Claimed);
-    }
-    let state: String = sqlx::query_scalar("SELECT state FROM emails_sent WHERE dedup_key = $1")
-        .bind(&key)
-        .fetch_one(pool)
-        .await?;
-    Ok(if state == "sent" {
-        Claim::AlreadySent
-    } else {
-        Claim::InDoubt
-    })
+    Ok(Claim::of(claimed, earlier.as_deref()))
 }
 
 /// Sends `message` at most once for (event, template); Ok also when it was sent before.
@@ -72,21 +90,43 @@ pub async fn send_once(
     about: &str,
     message: Message,
 ) -> Result<(), HandlerError> {
-    let key = format!("{event_id}:{template}");
-    match claim(pool, event_id, template, recipient).await? {
+    let key = key(event_id, template);
+    if proceed(
+        claim(pool, event_id, template, recipient).await?,
+        &key,
+        about,
+    )? {
+        send_claimed(pool, mailer, &key, about, message).await
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether a claim lets the email go: `Ok(false)` when it was sent before, an error when
+/// an earlier attempt may have sent it.
+pub fn proceed(claim: Claim, key: &str, about: &str) -> Result<bool, HandlerError> {
+    match claim {
+        Claim::Claimed => Ok(true),
         Claim::AlreadySent => {
             tracing::info!(%key, %about, "email already sent; not sending it again");
-            return Ok(());
+            Ok(false)
         }
-        Claim::InDoubt => {
-            return Err(HandlerError::Permanent(anyhow::anyhow!(
-                "email {key} ({about}): an earlier attempt stopped while sending it, so it \
-                 may have been delivered; not sending it again (at most once). To send it \
-                 anyway, delete its emails_sent row and replay this message"
-            )));
-        }
-        Claim::Claimed => {}
+        Claim::InDoubt => Err(HandlerError::Permanent(anyhow::anyhow!(
+            "email {key} ({about}): an earlier attempt stopped while sending it, so it \
+             may have been delivered; not sending it again (at most once). To send it \
+             anyway, delete its emails_sent row and replay this message"
+        ))),
     }
+}
+
+/// Sends a claimed email and marks it sent.
+pub async fn send_claimed(
+    pool: &PgPool,
+    mailer: &Mailer,
+    key: &str,
+    about: &str,
+    message: Message,
+) -> Result<(), HandlerError> {
     match mailer.send(message).await {
         Ok(()) => {
             // Marking may fail (the database away): then a redelivery finds `sending`
@@ -94,7 +134,7 @@ pub async fn send_once(
             sqlx::query(
                 "UPDATE emails_sent SET state = 'sent', sent_at = now() WHERE dedup_key = $1",
             )
-            .bind(&key)
+            .bind(key)
             .execute(pool)
             .await?;
             tracing::info!(%key, %about, "email sent");
@@ -102,22 +142,31 @@ pub async fn send_once(
         }
         Err(SendError::Transient(error)) => {
             sqlx::query("DELETE FROM emails_sent WHERE dedup_key = $1 AND state = 'sending'")
-                .bind(&key)
+                .bind(key)
                 .execute(pool)
                 .await?;
             Err(HandlerError::Transient(anyhow::anyhow!(
                 "email {key} ({about}): {error}"
             )))
         }
-        Err(SendError::Permanent(error)) => {
-            sqlx::query("UPDATE emails_sent SET state = 'failed', error = $2 WHERE dedup_key = $1")
-                .bind(&key)
-                .bind(&error)
-                .execute(pool)
-                .await?;
-            Err(HandlerError::Permanent(anyhow::anyhow!(
-                "email {key} ({about}): {error}"
-            )))
-        }
+        Err(SendError::Permanent(error)) => Err(give_up(pool, key, about, &error).await?),
     }
+}
+
+/// A claimed email that will never go (the server refused it, or it cannot be built):
+/// marked `failed`, which a replay by ops may claim again.
+pub async fn give_up(
+    pool: &PgPool,
+    key: &str,
+    about: &str,
+    error: &str,
+) -> Result<HandlerError, HandlerError> {
+    sqlx::query("UPDATE emails_sent SET state = 'failed', error = $2 WHERE dedup_key = $1")
+        .bind(key)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(HandlerError::Permanent(anyhow::anyhow!(
+        "email {key} ({about}): {error}"
+    )))
 }

@@ -126,6 +126,11 @@ impl Handler for EmailWorker {
         work_queues::emails()
     }
 
+    /// `emails_sent` is the worker's inbox: a second delivery finds its email claimed.
+    fn deduplicates_itself(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
         let Some(template) = template_for(&message.message_type) else {
             return Err(HandlerError::Permanent(anyhow!(
@@ -140,27 +145,37 @@ impl Handler for EmailWorker {
             Some(number) => format!("order {number} of checkout {}", payload.checkout_id),
             None => format!("checkout {}", payload.checkout_id),
         };
-        let (to, context) = load(ctx.pool(), template, payload).await?;
-        let recipient = to.email.to_string();
-        let rendered = self
-            .templates
-            .render(template, &context)
-            .map_err(|e| HandlerError::Permanent(anyhow!("template {template}: {e:#}")))?;
-        let email = self.message(
-            to,
-            rendered,
-            format!("<{}.{template}@cartwright>", message.id),
-        )?;
-        dedup::send_once(
-            ctx.pool(),
-            &self.mailer,
-            message.id,
-            template,
-            &recipient,
+        let key = dedup::key(message.id, template);
+        let Some(found) = claim_and_read(ctx.pool(), &key, message.id, template, &payload).await?
+        else {
+            return Err(HandlerError::Permanent(anyhow!(
+                "no checkout {}",
+                payload.checkout_id
+            )));
+        };
+        if !dedup::proceed(
+            dedup::Claim::of(found.claimed, found.earlier.as_deref()),
+            &key,
             &about,
-            email,
-        )
-        .await
+        )? {
+            return Ok(());
+        }
+        let email = build(&found, template, payload).and_then(|(to, context)| {
+            let rendered = self
+                .templates
+                .render(template, &context)
+                .map_err(|e| HandlerError::Permanent(anyhow!("template {template}: {e:#}")))?;
+            self.message(
+                to,
+                rendered,
+                format!("<{}.{template}@cartwright>", message.id),
+            )
+        });
+        match email {
+            Ok(email) => dedup::send_claimed(ctx.pool(), &self.mailer, &key, &about, email).await,
+            // Claimed but never to be sent: the claim says so, for a replay by ops.
+            Err(err) => Err(dedup::give_up(ctx.pool(), &key, &about, &err.to_string()).await?),
+        }
     }
 }
 
@@ -168,25 +183,87 @@ fn required<T>(value: Option<T>, field: &str, template: &str) -> Result<T, Handl
     value.ok_or_else(|| HandlerError::Permanent(anyhow!("{template}: the payload has no {field}")))
 }
 
-/// Reads what the email shows from the database, as it is now.
-async fn load(
+/// What the email shows, read from the database as it is now, and the email's claim.
+#[derive(sqlx::FromRow)]
+struct Found {
+    customer: serde_json::Value,
+    currency: String,
+    total: i64,
+    orders: sqlx::types::Json<Vec<OrderRow>>,
+    claimed: bool,
+    earlier: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrderRow {
+    number: String,
+    store_name: String,
+    status: String,
+    shipping: i64,
+    tax: i64,
+    total: i64,
+    /// (sku, title, quantity, unit price, line total), in cart order.
+    items: Vec<(String, String, i32, i64, i64)>,
+}
+
+/// Claims the email (`dedup`) and reads the checkout, its orders and their items, in
+/// one statement: an email was five round trips and transactions (issue 15). `None`
+/// when there is no such checkout, and then nothing is claimed. The recipient the claim
+/// records is the address the customer gave.
+async fn claim_and_read(
     pool: &PgPool,
+    key: &str,
+    event_id: uuid::Uuid,
+    template: &str,
+    p: &Payload,
+) -> sqlx::Result<Option<Found>> {
+    // Items by order number, through their primary key: a join on the checkout left
+    // the plan to statistics, and a young table's made it scan every item.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH c AS (SELECT id, customer, currency, total FROM checkouts WHERE id = $1),
+         claim AS (
+             INSERT INTO emails_sent (dedup_key, event_id, template, recipient, state)
+             SELECT $2, $3, $4, coalesce(customer->>'email', ''), 'sending' FROM c
+             {on_conflict}
+             RETURNING 1
+         )
+         SELECT c.customer, c.currency, c.total,
+                EXISTS (SELECT 1 FROM claim) AS claimed,
+                (SELECT state FROM emails_sent WHERE dedup_key = $2) AS earlier,
+                coalesce((
+                    SELECT jsonb_agg(jsonb_build_object(
+                               'number', o.number, 'store_name', s.name, 'status', o.status,
+                               'shipping', o.shipping, 'tax', o.tax, 'total', o.total,
+                               'items', (SELECT coalesce(jsonb_agg(jsonb_build_array(
+                                                    i.sku, i.title, i.quantity, i.unit_price,
+                                                    i.line_total) ORDER BY i.position), '[]')
+                                         FROM order_items i WHERE i.order_number = o.number))
+                               ORDER BY s.name, o.number)
+                    FROM orders o JOIN stores s ON s.id = o.store_id
+                    WHERE o.checkout_id = c.id), '[]') AS orders
+         FROM c",
+        on_conflict = dedup::CLAIM_ON_CONFLICT
+    )))
+    .bind(&p.checkout_id)
+    .bind(key)
+    .bind(event_id)
+    .bind(template)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The recipient and what the template shows; a payload or address the email cannot
+/// be made from is a permanent failure.
+fn build(
+    found: &Found,
     template: &str,
     p: Payload,
 ) -> Result<(Mailbox, EmailContext), HandlerError> {
-    let checkout: Option<(serde_json::Value, String, i64)> =
-        sqlx::query_as("SELECT customer, currency, total FROM checkouts WHERE id = $1")
-            .bind(&p.checkout_id)
-            .fetch_optional(pool)
-            .await?;
-    let Some((customer, currency, total)) = checkout else {
-        return Err(HandlerError::Permanent(anyhow!(
-            "no checkout {}",
-            p.checkout_id
-        )));
-    };
-    let email = customer["email"].as_str().unwrap_or_default();
-    let name = customer["name"].as_str().unwrap_or_default().to_owned();
+    let email = found.customer["email"].as_str().unwrap_or_default();
+    let name = found.customer["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let to: Mailbox = format!("{} <{email}>", quote(&name))
         .parse()
         .or_else(|_| email.parse())
@@ -196,8 +273,31 @@ async fn load(
                 p.checkout_id
             ))
         })?;
-
-    let mut orders = orders(pool, &p.checkout_id, &currency).await?;
+    let currency = found.currency.as_str();
+    let money = |minor: i64| Minor(minor).for_display(currency);
+    let mut orders: Vec<OrderContext> = found
+        .orders
+        .iter()
+        .map(|o| OrderContext {
+            number: o.number.clone(),
+            store_name: o.store_name.clone(),
+            status: o.status.clone(),
+            items: o
+                .items
+                .iter()
+                .map(|(sku, title, quantity, unit, line)| ItemContext {
+                    sku: sku.clone(),
+                    title: title.clone(),
+                    quantity: *quantity,
+                    unit_price: money(*unit),
+                    line_total: money(*line),
+                })
+                .collect(),
+            shipping: money(o.shipping),
+            tax: money(o.tax),
+            total: money(o.total),
+        })
+        .collect();
     if template == "receipt" {
         // The receipt shows what was bought: not the orders that failed or were cancelled.
         orders.retain(|o| !["failed", "cancelled"].contains(&o.status.as_str()));
@@ -246,7 +346,6 @@ async fn load(
     {
         required(order.as_ref(), "order_number", template)?;
     }
-    let money = |minor: i64| Minor(minor).for_display(&currency);
     let tracking_url = match (&p.carrier, &p.tracking_number) {
         (Some(carrier), Some(number)) => tracking_url(carrier, number),
         _ => None,
@@ -261,7 +360,7 @@ async fn load(
                 name
             },
             checkout_id: p.checkout_id,
-            total: money(total),
+            total: money(found.total),
             orders,
             order,
             reason,
@@ -273,56 +372,6 @@ async fn load(
             captured: p.captured.map(money),
         },
     ))
-}
-
-async fn orders(
-    pool: &PgPool,
-    checkout_id: &str,
-    currency: &str,
-) -> Result<Vec<OrderContext>, HandlerError> {
-    let money = |minor: i64| Minor(minor).for_display(currency);
-    let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT o.number, s.name, o.status, o.shipping, o.tax, o.total
-         FROM orders o JOIN stores s ON s.id = o.store_id
-         WHERE o.checkout_id = $1 ORDER BY s.name, o.number",
-    )
-    .bind(checkout_id)
-    .fetch_all(pool)
-    .await?;
-    // By the order numbers just read, through the items' primary key: a join on the
-    // checkout left the plan to statistics, and a young table's made it scan every item.
-    let numbers: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    let items: Vec<(String, String, String, i32, i64, i64)> = sqlx::query_as(
-        "SELECT order_number, sku, title, quantity, unit_price, line_total
-         FROM order_items WHERE order_number = ANY($1) ORDER BY order_number, position",
-    )
-    .bind(&numbers)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(number, store_name, status, shipping, tax, total)| OrderContext {
-                items: items
-                    .iter()
-                    .filter(|i| i.0 == number)
-                    .map(|(_, sku, title, quantity, unit, line)| ItemContext {
-                        sku: sku.clone(),
-                        title: title.clone(),
-                        quantity: *quantity,
-                        unit_price: money(*unit),
-                        line_total: money(*line),
-                    })
-                    .collect(),
-                number,
-                store_name,
-                status,
-                shipping: money(shipping),
-                tax: money(tax),
-                total: money(total),
-            },
-        )
-        .collect())
 }
 
 /// A display name safe inside an address header.
