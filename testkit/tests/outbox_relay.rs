@@ -119,3 +119,54 @@ async fn two_relay_replicas_publish_each_row_once_in_order_per_aggregate() {
     }
     env.stop().await;
 }
+
+/// Writers notify only while a relay waits, and the relay waits only after it has taken
+/// the listening lock and published once more. With the poll out of reach, every row of
+/// bursts of concurrent commits, and of lone commits into an idle relay, must still go
+/// out at once: a wake-up lost between "busy" and "waiting" would leave rows for minutes.
+#[tokio::test]
+async fn rows_committed_around_the_relay_going_idle_are_published_without_the_poll() {
+    let mut env =
+        QueueEnv::with_vars(SHARED_BROKER, &[("OUTBOX_POLL_INTERVAL_MS", "600000")]).await;
+    let connection = broker::connect(SHARED_BROKER).await;
+    let channel = connection.create_channel().await.unwrap();
+    env.topology.declare_exchanges(&channel).await.unwrap();
+    env.topology
+        .declare_queue(&channel, &test_handler::queue())
+        .await
+        .unwrap();
+    env.spawn_relay();
+    let unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
+    let mut written = 0;
+    for round in 0..5 {
+        // A lone commit into a relay that has gone idle: the notify path.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        env.emit(&format!("lone-{round}"), 1).await;
+        written += 1;
+        eventually(Duration::from_secs(5), "the lone row published", || async {
+            env.scalar(unpublished).await == 0
+        })
+        .await;
+        // A burst: commits land while the relay publishes, goes idle and wakes again.
+        let writers = (0..16).map(|w| {
+            let env = &env;
+            async move {
+                for n in 0..8 {
+                    env.emit(&format!("burst-{round}-{w}"), 1 + n % 2).await;
+                    tokio::time::sleep(Duration::from_millis(u64::from(n % 3) * 4)).await;
+                }
+            }
+        });
+        futures::future::join_all(writers).await;
+        written += 16 * (0..8).map(|n| 1 + n % 2).sum::<usize>();
+        eventually(
+            Duration::from_secs(5),
+            "every burst row published",
+            || async { env.scalar(unpublished).await == 0 },
+        )
+        .await;
+    }
+    let bodies = broker::drain(&connection, &env.topology.work(test_handler::QUEUE)).await;
+    assert_eq!(bodies.len(), written, "each row once");
+    env.stop().await;
+}
