@@ -129,19 +129,18 @@ async fn authorized(
     actor: &str,
 ) -> sqlx::Result<()> {
     // One statement: the checkout's PaymentIntent, deadline and status in one new row
-    // version, its audit row, and its holds made to last as long as the authorization
-    // (stock stays ours until capture). Four round trips were one each (issue 15).
+    // version, and its audit row (issue 15). Its holds are left as they are: the reaper
+    // expires only checkouts still waiting for payment, so an authorized checkout's units
+    // stay held until settlement, and rewriting each hold's expiry was a new row version
+    // and index entries per line.
     sqlx::query(
         "WITH authorized AS (
              UPDATE checkouts SET payment_intent_id = $2, client_secret = NULL,
                     capture_before = now() + $3::interval, status = $4, updated_at = now()
-             WHERE id = $1 RETURNING capture_before
-         ), history AS (
-             INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
-             VALUES ($1, NULL, $5, $4, $6, 'payment authorized')
+             WHERE id = $1
          )
-         UPDATE reservations SET expires_at = (SELECT capture_before FROM authorized)
-         WHERE checkout_id = $1 AND status = 'held'",
+         INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
+         VALUES ($1, NULL, $5, $4, $6, 'payment authorized')",
     )
     .bind(&checkout.id)
     .bind(pi.id.as_str())

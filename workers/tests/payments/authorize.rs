@@ -33,13 +33,10 @@ async fn an_approved_card_authorizes_and_readies_every_order() {
         ))
         .await;
     assert_eq!(hops, 0);
-    // Holds last as long as the authorization.
-    let short_holds = world
-        .scalar(&format!(
-            "SELECT count(*) FROM reservations WHERE checkout_id = '{id}' AND expires_at < now() + interval '5 days'"
-        ))
-        .await;
-    assert_eq!(short_holds, 0);
+    // Its holds are no longer the reaper's: run out, they stay held and it stays paid.
+    let reaped = world.env.app.run_out_holds(&id).await;
+    assert_eq!(reaped.holds_released, 0);
+    assert_eq!(world.status(&id).await, "authorized");
     let ledger = world.ledger().await;
     assert_eq!(
         ledger["payment_intents"][0]["idempotency_key"],
