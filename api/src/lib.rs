@@ -7,6 +7,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod key_cache;
+pub mod ops_change;
 pub mod placement;
 pub mod rate_limit;
 pub mod request_id;

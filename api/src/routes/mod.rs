@@ -1,6 +1,6 @@
 //! The HTTP surface: one module per resource.
 
-mod catalog;
+pub(crate) mod catalog;
 mod checkouts;
 mod health;
 mod metrics;
