@@ -48,6 +48,15 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests for this API key; retry after {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    #[error(
+        "too many requests without a valid API key from this address; retry after {} s",
+        retry_after.as_secs().max(1)
+    )]
+    TooManyWithoutKey { retry_after: Duration },
+    #[error("the API has too many requests in flight; retry shortly")]
+    Overloaded,
+    #[error("the request was not received and answered within {} s; retry (a checkout with the same Idempotency-Key)", after.as_secs())]
+    TimedOut { after: Duration },
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
     #[error("internal error")]
@@ -87,7 +96,11 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::InsufficientStock { .. } => (StatusCode::CONFLICT, "insufficient_stock"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::RateLimited { .. } | Self::TooManyWithoutKey { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::TimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -150,11 +163,11 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
         let headers = response.headers_mut();
         match &self {
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::TooManyWithoutKey { retry_after } => {
                 let secs = retry_after.as_secs().max(1);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Unauthenticated => {

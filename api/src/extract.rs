@@ -87,11 +87,16 @@ impl FromRequestParts<AppState> for Authenticated {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 200)
-            .ok_or(ApiError::Unauthenticated)?;
+            .filter(|k| !k.is_empty() && k.len() <= 200);
+        let Some(presented) = presented else {
+            state.without_key.spend(&parts.extensions)?;
+            return Err(ApiError::Unauthenticated);
+        };
         state
             .keys
-            .authenticate(&state.pool, presented)
+            .authenticate(&state.pool, presented, || {
+                state.without_key.spend(&parts.extensions)
+            })
             .await?
             .map(Authenticated)
             .ok_or(ApiError::Unauthenticated)

@@ -3,6 +3,7 @@
 //! `cartwright_shared::placement::manual_queue`.
 
 use cartwright_shared::money::Minor;
+use cartwright_shared::ops_audit::Target;
 use cartwright_shared::placement::manual_queue::PlacementError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -226,7 +227,7 @@ pub struct Instructions {
     pub expected_total: Minor,
     pub warnings: Vec<String>,
     pub order: OrderView,
-    /// Claims, renewals, expiries and queueing (ops_audit), oldest first.
+    /// Claims, renewals, expiries, queueing and refunds (ops_audit), oldest first.
     pub activity: Vec<Activity>,
 }
 
@@ -292,7 +293,7 @@ pub async fn instructions(
     let activity: Vec<(String, String, Value, DateTime<Utc>)> = sqlx::query_as(
         "SELECT actor, action, detail, at FROM ops_audit WHERE target = $1 ORDER BY id",
     )
-    .bind(format!("order:{number}"))
+    .bind(Target::Order(number).to_string())
     .fetch_all(&mut *conn)
     .await?;
     let currency = placement.currency.to_uppercase();

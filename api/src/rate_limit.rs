@@ -1,20 +1,25 @@
-//! Per-API-key rate limit on intake: a token bucket (GCRA, from `governor`) per key.
-//! It lives in the process, so with N API replicas a key gets N times the rate; a
-//! shared limiter (Redis) is the step up if that ever matters more than simplicity.
+//! A token bucket (GCRA, from `governor`) per key: intake per API key, and requests
+//! without a valid key per client address (`address_limit`). It lives in the process,
+//! so with N API replicas a key gets N times the rate; a shared limiter (Redis) is the
+//! step up if that ever matters more than simplicity.
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
-use uuid::Uuid;
 
-pub struct RateLimiter {
-    inner: Option<Governor<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock>>,
+/// Past this many keys tracked (a flood from many addresses), buckets that are full
+/// again are dropped: they hold nothing a fresh bucket would not.
+const MAX_TRACKED: usize = 100_000;
+
+pub struct RateLimiter<K: Hash + Eq + Clone> {
+    inner: Option<Governor<K, DefaultKeyedStateStore<K>, DefaultClock>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `per_second == 0` turns the limit off.
     pub fn new(per_second: u32, burst: u32) -> Self {
         let inner = NonZeroU32::new(per_second).map(|rate| {
@@ -25,10 +30,13 @@ impl RateLimiter {
     }
 
     /// `Err(wait)` when the key has used up its allowance.
-    pub fn check(&self, key: Uuid) -> Result<(), Duration> {
+    pub fn check(&self, key: K) -> Result<(), Duration> {
         let Some(limiter) = &self.inner else {
             return Ok(());
         };
+        if limiter.len() > MAX_TRACKED {
+            limiter.retain_recent();
+        }
         limiter
             .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
@@ -37,6 +45,8 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]

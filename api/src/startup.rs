@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use cartwright_shared::config::Config;
@@ -12,14 +13,16 @@ use cartwright_shared::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::address_limit::AddressLimit;
 use crate::broker_health::BrokerHealth;
 use crate::rate_limit::RateLimiter;
 use crate::state::AppState;
-use crate::{request_id, routes};
+use crate::{limits, request_id, routes, serve};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -51,10 +54,19 @@ impl Application {
                 config.api.rate_limit_per_second,
                 config.api.rate_limit_burst,
             )),
+            without_key: AddressLimit::new(
+                config.api.unauthenticated_per_second,
+                config.api.unauthenticated_burst,
+            ),
             config: Arc::new(config),
         };
+        let header_read_timeout = state.config.api.header_read_timeout;
         let router = app(state);
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            header_read_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -64,12 +76,22 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut shutdown = Shutdown::on_signals();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.requested().await })
-            .await
+        serve::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            async move { shutdown.requested().await },
+        )
+        .await;
+        Ok(())
     }
 }
 
 pub fn app(state: AppState) -> Router {
-    routes::router(state).layer(axum::middleware::from_fn(request_id::middleware))
+    let (max_in_flight, timeout) = (
+        state.config.api.max_in_flight,
+        state.config.api.request_timeout,
+    );
+    limits::apply(routes::router(state), max_in_flight, timeout)
+        .layer(axum::middleware::from_fn(request_id::middleware))
 }

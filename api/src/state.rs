@@ -5,6 +5,9 @@ use std::sync::Arc;
 use cartwright_shared::config::Config;
 use sqlx::PgPool;
 
+use uuid::Uuid;
+
+use crate::address_limit::AddressLimit;
 use crate::broker_health::BrokerHealth;
 use crate::key_cache::KeyCache;
 use crate::rate_limit::RateLimiter;
@@ -13,7 +16,9 @@ use crate::rate_limit::RateLimiter;
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
-    pub intake_limiter: Arc<RateLimiter>,
+    pub intake_limiter: Arc<RateLimiter<Uuid>>,
+    /// Requests without a valid key, per client address.
+    pub without_key: Arc<AddressLimit>,
     pub broker: Arc<BrokerHealth>,
     pub keys: Arc<KeyCache>,
 }

@@ -3,6 +3,7 @@
 
 use cartwright_testkit::TestApp;
 use reqwest::redirect::Policy;
+use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -287,4 +288,188 @@ async fn deployed_the_cookies_are_secure_https_is_pinned_and_no_inline_script_or
         );
         assert!(!file.text().await.unwrap().is_empty());
     }
+}
+
+/// An `ops_audit` row as (actor, action, target, detail), newest last.
+async fn audit_rows(app: &TestApp, target: &str) -> Vec<(String, String, String, Value)> {
+    sqlx::query_as(
+        "SELECT actor, action, target, detail FROM ops_audit WHERE target = $1 ORDER BY id",
+    )
+    .bind(target)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn stock_low_events(app: &TestApp) -> Vec<Value> {
+    sqlx::query_scalar("SELECT payload FROM outbox WHERE message_type = 'stock.low' ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A stock or store change is one change whichever face ops use: the API's and the
+/// console's write the same audit row, and the console's restock raises and resolves
+/// low-stock alerts as the API's does.
+#[tokio::test]
+async fn the_api_and_the_console_make_the_same_audited_change() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let page = client.get(app.url("/ops/stores")).send().await.unwrap();
+    let token = csrf_of(&page.text().await.unwrap());
+    let restock = |stock: &'static str| {
+        client
+            .post(app.url("/ops/skus/NORD-1001/stock"))
+            .form(&[("csrf", token.as_str()), ("stock", stock)])
+            .send()
+    };
+
+    // NORD-1001: 40 in stock, threshold 5. The API sets 30, the console 4: at the
+    // threshold, which raises a `low` alert in the same change.
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/ops/catalog/NORD-1001",
+            &app.ops_key,
+            &json!({"stock": 30}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(restock("4").await.unwrap().status(), 303);
+    let rows = audit_rows(&app, "sku:NORD-1001").await;
+    let expected = |stock: i64| {
+        (
+            "key:ops-alice".to_owned(),
+            "sku.update".to_owned(),
+            "sku:NORD-1001".to_owned(),
+            json!({"stock": stock}),
+        )
+    };
+    assert_eq!(rows, [expected(30), expected(4)]);
+    assert_eq!(
+        stock_low_events(&app).await,
+        [json!({"sku": "NORD-1001", "level": "low", "available": 4, "threshold": 5})]
+    );
+
+    // The alert worker opens the alert; a console restock above the threshold resolves it.
+    sqlx::query(
+        "INSERT INTO stock_alerts (sku, level, available, threshold, event_id)
+         VALUES ('NORD-1001', 'low', 4, 5, gen_random_uuid())",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(restock("12").await.unwrap().status(), 303);
+    let (_, alerts) = app.get_json("/v1/ops/alerts", &app.ops_key).await;
+    assert_eq!(alerts["alerts"], json!([]), "resolved by the restock");
+
+    // A store: the API replaces it, the console edits it; one kind of row, and the
+    // console's edit keeps what its form does not show.
+    let store = json!({"name": "Nordwind Outdoor", "placement_mode": "manual", "currency": "usd",
+        "shipping_fee": "5.95", "free_shipping_threshold": "100.00",
+        "website_url": "https://nordwind.example", "price_tolerance_bps": 300});
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/ops/stores/nordwind",
+            &app.ops_key,
+            &store,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let response = client
+        .post(app.url("/ops/stores/nordwind"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "Nordwind"),
+            ("placement_mode", "automated"),
+            ("website_url", "https://nordwind.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let rows = audit_rows(&app, "store:nordwind").await;
+    let stored = |name: &str, mode: &str| {
+        (
+            "key:ops-alice".to_owned(),
+            "store.update".to_owned(),
+            "store:nordwind".to_owned(),
+            json!({"name": name, "placement_mode": mode, "currency": "usd",
+                "shipping_fee": "5.95", "free_shipping_threshold": "100.00",
+                "website_url": "https://nordwind.example", "price_tolerance_bps": 300}),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            stored("Nordwind Outdoor", "manual"),
+            stored("Nordwind", "automated")
+        ]
+    );
+}
+
+/// A refund is on its order's page with the rest of the order's activity.
+#[tokio::test]
+async fn a_refund_shows_in_its_orders_activity() {
+    let app = TestApp::spawn().await;
+    let number = app.manual_queue_order("refund-trail").await;
+    for (action, body) in [
+        ("claim", None),
+        ("placed", Some(json!({"store_order_number": "NW-1"}))),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url(&format!("/v1/ops/placements/{number}/{action}")))
+            .bearer_auth(&app.ops_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200, "{action}");
+    }
+    // Settled, as the payment worker leaves it once the placed order is captured.
+    sqlx::query(
+        "UPDATE checkouts SET status = 'completed'
+         WHERE id = (SELECT checkout_id FROM orders WHERE number = $1)",
+    )
+    .bind(&number)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/v1/ops/orders/{number}/refund"),
+            &app.ops_key,
+            &json!({"amount": "10.00"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+
+    let (_, instructions) = app
+        .get_json(&format!("/v1/ops/placements/{number}"), &app.ops_key)
+        .await;
+    let actions: Vec<&str> = instructions["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.last(),
+        Some(&"order.refund_requested"),
+        "{actions:?}"
+    );
+    let client = client();
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let page = client
+        .get(app.url(&format!("/ops/orders/{number}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("order.refund_requested"), "{page}");
 }

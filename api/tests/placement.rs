@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cartwright_shared::api_keys::Role;
 use cartwright_shared::placement::manual_queue;
+use cartwright_shared::status::{self, Transition};
 use cartwright_testkit::TestApp;
 use serde_json::{Value, json};
 
@@ -273,9 +274,10 @@ async fn a_placed_order_reaches_the_storefront_and_every_step_is_audited() {
         vec![json!({"checkout_id": checkout_id, "order_number": number})]
     );
 
-    // The storefront's history lists every step with its actor.
+    // Ops' history lists every step with its actor.
     let (_, seen) = get(&app, &app.storefront_key, &format!("/v1/orders/{number}")).await;
     assert_eq!(seen["carrier"], "UPS");
+    let (_, seen) = get(&app, &app.ops_key, &format!("/v1/orders/{number}")).await;
     let steps: Vec<(String, String)> = seen["history"]
         .as_array()
         .unwrap()
@@ -306,6 +308,94 @@ async fn a_placed_order_reaches_the_storefront_and_every_step_is_audited() {
         "retailer order NW-55821"
     );
     assert_eq!(history[history.len() - 3]["from"], "awaiting_manual");
+}
+
+/// A storefront reads what happened to its customer's order and when: never who did it
+/// (an ops person's key, a system component), why (a retailer's order number, a dispute
+/// id), or ops' notes on an unchanged status. Ops read all of it.
+#[tokio::test]
+async fn a_storefront_sees_status_changes_without_actors_reasons_or_ops_notes() {
+    let app = TestApp::spawn().await;
+    let number = queued_order(&app, "customer-view").await;
+    let claim = format!("/v1/ops/placements/{number}/claim");
+    assert_eq!(post(&app, &app.ops_key, &claim, None).await.0, 200);
+    let (status, placed) = post(
+        &app,
+        &app.ops_key,
+        &format!("/v1/ops/placements/{number}/placed"),
+        Some(json!({"store_order_number": "NW-61234"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{placed}");
+    let checkout_id = placed["checkout_id"].as_str().unwrap().to_owned();
+    // A dispute flag, written as the stripe-events worker writes it.
+    let mut conn = app.pool.acquire().await.unwrap();
+    status::record(
+        &mut conn,
+        Transition {
+            checkout_id: &checkout_id,
+            order_number: Some(&number),
+            from: Some("placed"),
+            to: "placed",
+            actor: "system:stripe-events",
+            reason: Some("Stripe dispute du_secret42 opened: ops must respond"),
+        },
+    )
+    .await
+    .unwrap();
+
+    let order_path = format!("/v1/orders/{number}");
+    let checkout_path = format!("/v1/checkouts/{checkout_id}");
+    for path in [&order_path, &checkout_path] {
+        let (status, seen) = get(&app, &app.storefront_key, path).await;
+        assert_eq!(status, 200, "{seen}");
+        let text = seen.to_string();
+        for secret in [
+            "ops-alice",
+            "du_secret42",
+            "system:",
+            "key:",
+            "retailer order",
+        ] {
+            assert!(!text.contains(secret), "{path} shows {secret:?}: {text}");
+        }
+        for entry in seen["history"].as_array().unwrap() {
+            let mut keys: Vec<&str> = entry
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            keys.retain(|k| *k != "order_number");
+            assert_eq!(keys, ["at", "from", "to"], "{path}: {entry}");
+            assert_ne!(entry["from"], entry["to"], "{path}: a note is not a change");
+        }
+    }
+    let (_, seen) = get(&app, &app.storefront_key, &order_path).await;
+    let steps: Vec<&str> = seen["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["pending_payment", "awaiting_manual", "placed"]);
+
+    let (_, full) = get(&app, &app.ops_key, &order_path).await;
+    let history = full["history"].as_array().unwrap();
+    assert_eq!(history.len(), 4, "{full}");
+    assert_eq!(history[2]["actor"], "key:ops-alice");
+    assert_eq!(history[2]["reason"], "retailer order NW-61234");
+    assert_eq!(
+        (history[3]["from"].as_str(), history[3]["to"].as_str()),
+        (Some("placed"), Some("placed"))
+    );
+    assert_eq!(
+        history[3]["reason"],
+        "Stripe dispute du_secret42 opened: ops must respond"
+    );
+    let (_, full) = get(&app, &app.ops_key, &checkout_path).await;
+    assert!(full.to_string().contains("du_secret42"), "{full}");
 }
 
 /// "195.46" → 19546.

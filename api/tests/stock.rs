@@ -77,7 +77,7 @@ async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
     assert_eq!(reserved, 2, "only the fresh checkout still holds stock");
 
     let (_, read) = app
-        .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)
+        .get_json(&format!("/v1/checkouts/{id}"), &app.ops_key)
         .await;
     assert_eq!(read["status"], "expired");
     assert!(
@@ -132,7 +132,7 @@ async fn a_checkout_waiting_for_3d_secure_expires_with_its_holds() {
     let reaped = app.run_out_holds(id).await;
     assert_eq!(reaped.checkouts_expired, 1);
     let (_, read) = app
-        .get_json(&format!("/v1/checkouts/{id}"), &app.storefront_key)
+        .get_json(&format!("/v1/checkouts/{id}"), &app.ops_key)
         .await;
     assert_eq!(read["status"], "expired");
     assert!(

@@ -151,6 +151,16 @@ pub struct ApiConfig {
     /// Intake requests per second per API key (0 turns the limit off).
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// Requests without a valid key (a failed or missing key, console sign-in, health),
+    /// per second per client address (0 turns the limit off).
+    pub unauthenticated_per_second: u32,
+    pub unauthenticated_burst: u32,
+    /// Requests in flight in the process; beyond it, 503 `overloaded` at once.
+    pub max_in_flight: usize,
+    /// From routing to the last byte of the answer, the body's upload included.
+    pub request_timeout: Duration,
+    /// A connection that has not sent a request's headers in this time is closed.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +200,13 @@ impl Config {
                 bind: env.parse("API_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
                 rate_limit_per_second: env.parse("RATE_LIMIT_PER_SECOND", 50)?,
                 rate_limit_burst: env.parse("RATE_LIMIT_BURST", 100)?,
+                unauthenticated_per_second: env.parse("UNAUTHENTICATED_PER_SECOND", 10)?,
+                unauthenticated_burst: env.parse("UNAUTHENTICATED_BURST", 50)?,
+                max_in_flight: env.positive("API_MAX_IN_FLIGHT", 512)? as usize,
+                request_timeout: Duration::from_secs(env.positive("API_REQUEST_TIMEOUT_SECS", 30)?),
+                header_read_timeout: Duration::from_secs(
+                    env.positive("API_HEADER_READ_TIMEOUT_SECS", 10)?,
+                ),
             },
             reservations: ReservationConfig {
                 ttl: Duration::from_secs(env.parse("RESERVATION_TTL_SECS", 1800)?),

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod ids;
 pub mod money;
 pub mod ops_alert;
+pub mod ops_audit;
 pub mod outbox;
 pub mod placement;
 pub mod pricing;

@@ -3,6 +3,7 @@
 //! duplicate, late or out-of-order events change nothing wrongly.
 
 use anyhow::anyhow;
+use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
@@ -172,13 +173,14 @@ impl StripeEvents {
             .await?;
         }
         let numbers: Vec<&str> = orders.iter().map(|(n, _)| n.as_str()).collect();
-        sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, $2, $3, $4)")
-            .bind(ACTOR)
-            .bind("stripe.dispute_opened")
-            .bind(&checkout_id)
-            .bind(json!({ "dispute": dispute, "event_id": event_id, "payment_intent": pi, "orders": numbers }))
-            .execute(&mut *tx)
-            .await?;
+        ops_audit::record(
+            &mut tx,
+            ACTOR,
+            "stripe.dispute_opened",
+            Target::Checkout(&checkout_id),
+            json!({ "dispute": dispute, "event_id": event_id, "payment_intent": pi, "orders": numbers }),
+        )
+        .await?;
         tracing::warn!(
             checkout_id,
             dispute,

@@ -24,7 +24,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::request::CheckoutRequest;
-use super::view::{CheckoutView, HistoryEntry, ItemView, OrderView, PaymentView};
+use super::view::{CheckoutView, History, HistoryEntry, ItemView, OrderView, PaymentView, Reader};
 use crate::error::ApiError;
 
 pub const SUBMITTED: &str = "checkout.submitted";
@@ -340,8 +340,8 @@ fn refusal(err: sqlx::Error, request: &CheckoutRequest) -> Result<(), ApiError> 
     }
 }
 
-/// The 202 answer, exactly as `GET /v1/checkouts/{id}` will show the checkout until
-/// something changes: the same view type, filled from what is written.
+/// The 202 answer, exactly as `GET /v1/checkouts/{id}` will show the checkout to its
+/// storefront until something changes: the same view type, filled from what is written.
 fn answer(
     s: &Submission<'_>,
     checkout_id: &str,
@@ -410,7 +410,7 @@ fn answer(
         customer: json!(request.customer),
         shipping_address: json!(request.shipping_address),
         orders,
-        history,
+        history: History::for_reader(history, Reader::Storefront),
         client_secret: None,
         decline_code: None,
         payment: PaymentView {

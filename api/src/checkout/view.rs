@@ -1,6 +1,7 @@
 //! What `GET /v1/checkouts/{id}` and `GET /v1/orders/{number}` show, read in one place so
 //! the 202 of a submission and every later read agree field for field.
 
+use cartwright_shared::api_keys::Role;
 use cartwright_shared::money::Minor;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,7 +20,7 @@ pub struct CheckoutView {
     pub customer: Value,
     pub shipping_address: Value,
     pub orders: Vec<OrderView>,
-    pub history: Vec<HistoryEntry>,
+    pub history: History,
     /// While 3-D Secure is pending: what the storefront hands to Stripe.js.
     pub client_secret: Option<String>,
     /// Stripe's decline code when the payment failed.
@@ -58,7 +59,7 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<HistoryEntry>>,
+    pub history: Option<History>,
     /// Ops only, once the total paid is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retailer_charge: Option<RetailerCharge>,
@@ -76,11 +77,21 @@ pub struct RetailerCharge {
     pub over_tolerance: bool,
 }
 
-/// Who reads an order: only ops see what the retailer charged.
+/// Who reads a checkout or an order: only ops see what the retailer charged, and who
+/// made each change and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reader {
     Storefront,
     Ops,
+}
+
+impl From<Role> for Reader {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Ops => Self::Ops,
+            Role::Storefront => Self::Storefront,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +103,7 @@ pub struct ItemView {
     pub line_total: Minor,
 }
 
+/// One `status_history` row, as ops see it.
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct HistoryEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +113,46 @@ pub struct HistoryEntry {
     pub actor: String,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// A status change as the customer's storefront sees it: what changed and when. Who did
+/// it (`key:ops-alice`, `system:…`) and why (a dispute id, a retailer's order number, a
+/// refund's amount) are the business's own records.
+#[derive(Debug, Serialize)]
+pub struct StatusChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    pub from: Option<String>,
+    pub to: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum History {
+    Full(Vec<HistoryEntry>),
+    Customer(Vec<StatusChange>),
+}
+
+impl History {
+    /// Ops read every row. A storefront reads the status changes only: a row whose
+    /// status stays the same is a note for ops (a dispute flag), not a change.
+    pub fn for_reader(rows: Vec<HistoryEntry>, reader: Reader) -> Self {
+        match reader {
+            Reader::Ops => Self::Full(rows),
+            Reader::Storefront => Self::Customer(
+                rows.into_iter()
+                    .filter(|r| r.from.as_deref() != Some(r.to.as_str()))
+                    .map(|r| StatusChange {
+                        order_number: r.order_number,
+                        from: r.from,
+                        to: r.to,
+                        at: r.at,
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -153,7 +205,11 @@ struct ItemRow {
 
 const ORDER_COLUMNS: &str = "number, checkout_id, store_id, status, currency, subtotal, shipping, tax, total, store_order_number, tracking_number, carrier, total_paid, paid_over_expected, created_at, updated_at";
 
-pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<CheckoutView>> {
+pub async fn checkout(
+    conn: &mut PgConnection,
+    id: &str,
+    reader: Reader,
+) -> sqlx::Result<Option<CheckoutView>> {
     let Some(row): Option<CheckoutRow> = sqlx::query_as(
         "SELECT id, principal, status, currency, subtotal, shipping, tax, total, customer,
                 shipping_address, client_secret, decline_code, created_at, updated_at
@@ -200,7 +256,7 @@ pub async fn checkout(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<
                 order_view(o, own, None)
             })
             .collect(),
-        history,
+        history: History::for_reader(history, reader),
         client_secret: row.client_secret,
         decline_code: row.decline_code,
         payment,
@@ -241,7 +297,7 @@ pub async fn order(
         Reader::Ops => retailer_charge(&row),
         Reader::Storefront => None,
     };
-    let mut view = order_view(row, items, Some(history));
+    let mut view = order_view(row, items, Some(History::for_reader(history, reader)));
     view.retailer_charge = charge;
     Ok(Some((principal, view)))
 }
@@ -301,7 +357,7 @@ fn retailer_charge(o: &OrderRow) -> Option<RetailerCharge> {
     })
 }
 
-fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<Vec<HistoryEntry>>) -> OrderView {
+fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<History>) -> OrderView {
     OrderView {
         number: o.number,
         checkout_id: o.checkout_id,

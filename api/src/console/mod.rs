@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::State;
+use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,7 +29,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ops/static/console.js", get(script))
         .route(
             "/ops/sign-in",
-            get(pages::sign_in_form).post(pages::sign_in),
+            // Every sign-in costs a key look-up: it spends from the address's allowance
+            // of requests without a valid key.
+            get(pages::sign_in_form).post(pages::sign_in.layer(
+                axum::middleware::from_fn_with_state(state.clone(), crate::address_limit::limit),
+            )),
         )
         .route("/ops/sign-out", post(pages::sign_out))
         .route("/ops/queue", get(pages::queue))

@@ -15,6 +15,8 @@ use super::session::{self, PRE_CSRF_COOKIE, SESSION_COOKIE, Session};
 use super::{error_page, render};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
+use crate::ops_change::sku::{self, SkuChange};
+use crate::ops_change::store;
 use crate::placement::{self, Filter};
 use crate::routes::ops_placements::PlacedBody;
 use crate::state::AppState;
@@ -516,78 +518,36 @@ pub async fn store_update(
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
     }
-    let checked = (|| {
+    let result = async {
         let name = required_text("name", field(&fields, "name"))?;
         let mode = required_text("placement_mode", field(&fields, "placement_mode"))?;
-        if mode != "manual" && mode != "automated" {
-            return Err(ApiError::invalid(
-                "placement_mode",
-                "placement mode must be manual or automated",
-            ));
-        }
         let url = optional_text("website_url", field(&fields, "website_url"))?;
-        if url
-            .as_ref()
-            .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
-        {
-            return Err(ApiError::invalid(
-                "website_url",
-                "website URL must start with http:// or https://",
-            ));
-        }
-        Ok((name, mode, url))
-    })();
-    let (name, mode, url) = match checked {
-        Ok(v) => v,
+        store::edit(&state.pool, &session.actor(), &id, name, mode, url).await
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to(&format!("/ops/stores?done=saved+{id}")).into_response(),
+        Err(ApiError::NotFound(_)) => error_page(
+            StatusCode::NOT_FOUND,
+            Some(&session),
+            &format!("No store {id}."),
+        ),
         Err(err) => {
             let (status, message) = explain(err);
-            return stores_page(
+            stores_page(
                 &state,
                 &session,
                 status,
                 Some(format!("Store {id}: {message}")),
                 None,
             )
-            .await;
-        }
-    };
-    let result = async {
-        let mut tx = state.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE stores SET name = $2, placement_mode = $3, website_url = $4, updated_at = now() WHERE id = $1",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&mode)
-        .bind(&url)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 1 {
-            sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, 'store.update', $2, $3)")
-                .bind(session.actor())
-                .bind(format!("store:{id}"))
-                .bind(json!({"name": name, "placement_mode": mode, "website_url": url}))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok::<bool, sqlx::Error>(updated.rows_affected() == 1)
-    }
-    .await;
-    match result {
-        Ok(true) => Redirect::to(&format!("/ops/stores?done=saved+{id}")).into_response(),
-        Ok(false) => error_page(
-            StatusCode::NOT_FOUND,
-            Some(&session),
-            &format!("No store {id}."),
-        ),
-        Err(err) => {
-            let (status, message) = explain(err.into());
-            stores_page(&state, &session, status, Some(message), None).await
+            .await
         }
     }
 }
 
+/// Sets a SKU's stock through the same change as `PUT /v1/ops/catalog/{sku}`: audited,
+/// and raising or resolving its low-stock alerts.
 pub async fn restock(
     State(state): State<AppState>,
     session: Session,
@@ -597,66 +557,53 @@ pub async fn restock(
     if !session.csrf_ok(fields.get("csrf").map(String::as_str)) {
         return csrf_refused(&session);
     }
-    let stock = field(&fields, "stock")
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        .filter(|n| (0..=1_000_000).contains(n));
-    let Some(stock) = stock else {
+    let Some(stock) = field(&fields, "stock").and_then(|s| s.trim().parse::<i64>().ok()) else {
         return stores_page(
             &state,
             &session,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(format!(
-                "{sku}: stock must be a whole number from 0 to 1000000."
+                "{sku}: stock must be a whole number from 0 to {}.",
+                sku::MAX_COUNT
             )),
             None,
         )
         .await;
     };
-    let result = async {
-        let mut tx = state.pool.begin().await?;
-        let row: Option<i32> = sqlx::query_scalar("SELECT reserved FROM skus WHERE sku = $1 FOR UPDATE")
+    let known: sqlx::Result<bool> =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM skus WHERE sku = $1)")
             .bind(&sku)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(reserved) = row else { return Ok(Err(StatusCode::NOT_FOUND)) };
-        if stock < reserved {
-            return Ok(Err(StatusCode::CONFLICT));
+            .fetch_one(&state.pool)
+            .await;
+    let result = match known {
+        // Only ops' API creates SKUs: the form changes one on the page.
+        Ok(false) => Err(ApiError::NotFound(format!("SKU {sku}"))),
+        Ok(true) => {
+            let change = SkuChange {
+                stock: Some(stock),
+                ..SkuChange::default()
+            };
+            sku::put(&state.pool, &session.actor(), &sku, change).await
         }
-        sqlx::query("UPDATE skus SET stock = $2, updated_at = now() WHERE sku = $1")
-            .bind(&sku)
-            .bind(stock)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, 'sku.stock', $2, $3)")
-            .bind(session.actor())
-            .bind(format!("sku:{sku}"))
-            .bind(json!({"stock": stock}))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(Ok(reserved))
-    }
-    .await;
+        Err(err) => Err(err.into()),
+    };
     match result {
-        Ok(Ok(_)) => Redirect::to(&format!("/ops/stores?done=stock+{sku}")).into_response(),
-        Ok(Err(StatusCode::NOT_FOUND)) => {
-            error_page(StatusCode::NOT_FOUND, Some(&session), &format!("No SKU {sku}."))
-        }
-        Ok(Err(status)) => {
+        Ok(_) => Redirect::to(&format!("/ops/stores?done=stock+{sku}")).into_response(),
+        Err(ApiError::NotFound(_)) => error_page(
+            StatusCode::NOT_FOUND,
+            Some(&session),
+            &format!("No SKU {sku}."),
+        ),
+        Err(err) => {
+            let (status, message) = explain(err);
             stores_page(
                 &state,
                 &session,
                 status,
-                Some(format!(
-                    "{sku}: open checkouts hold more units than {stock}; stock cannot go below what they hold."
-                )),
+                Some(format!("{sku}: {message}")),
                 None,
             )
             .await
-        }
-        Err(err) => {
-            let (status, message) = explain(err.into());
-            stores_page(&state, &session, status, Some(message), None).await
         }
     }
 }

@@ -9,7 +9,7 @@ use cartwright_shared::api_keys::Role;
 use crate::checkout::idempotency::{self, MAX_KEY_LEN};
 use crate::checkout::request::{CheckoutBody, CheckoutRequest};
 use crate::checkout::submit::{self, Submission};
-use crate::checkout::view;
+use crate::checkout::view::{self, Reader};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody, Path, Storefront};
 use crate::state::AppState;
@@ -71,15 +71,15 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-/// A storefront sees only its own checkouts (another's answers 404, revealing nothing);
-/// ops see all.
+/// A storefront sees only its own checkouts (another's answers 404, revealing nothing),
+/// with the customer's history; ops see all, with every actor and reason.
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<view::CheckoutView>, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    match view::checkout(&mut conn, &id).await? {
+    match view::checkout(&mut conn, &id, Reader::from(principal.role)).await? {
         Some(checkout) if principal.role == Role::Ops || checkout.principal == principal.name => {
             Ok(Json(checkout))
         }

@@ -1,6 +1,6 @@
 //! The HTTP surface: one module per resource.
 
-mod catalog;
+pub(crate) mod catalog;
 mod checkouts;
 mod health;
 mod metrics;
@@ -17,16 +17,25 @@ mod stripe_webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 
+use crate::address_limit;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        // No key: each request spends from its address's allowance.
+        .route(
+            "/healthz",
+            get(health::healthz).layer(from_fn_with_state(state.clone(), address_limit::limit)),
+        )
+        .route(
+            "/readyz",
+            get(health::readyz).layer(from_fn_with_state(state.clone(), address_limit::limit)),
+        )
         .route("/openapi.json", get(openapi::spec))
         .route("/v1/checkouts", post(checkouts::create))
         .route("/v1/checkouts/{id}", get(checkouts::show))

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cartwright_shared::money::Minor;
+use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::outbox;
 use cartwright_shared::status::{actor, checkout as cs, order as os};
 use serde::Deserialize;
@@ -96,12 +97,14 @@ pub async fn create(
     .bind(&who)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, 'order.refund_requested', $2, $3)")
-        .bind(&who)
-        .bind(&number)
-        .bind(json!({ "amount": amount, "refund_number": sequence }))
-        .execute(&mut *tx)
-        .await?;
+    ops_audit::record(
+        &mut tx,
+        &who,
+        "order.refund_requested",
+        Target::Order(&number),
+        json!({ "amount": amount, "refund_number": sequence }),
+    )
+    .await?;
     let payload = json!({
         "checkout_id": checkout_id,
         "order_number": number,

@@ -1,5 +1,5 @@
 //! `GET /v1/orders/{number}`: one store order with its lines and history; for ops also
-//! what the retailer charged for it.
+//! what the retailer charged for it and who made each change (`view::History`).
 
 use axum::Json;
 use axum::extract::State;
@@ -15,12 +15,8 @@ pub async fn show(
     Authenticated(principal): Authenticated,
     Path(number): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let reader = match principal.role {
-        Role::Ops => Reader::Ops,
-        Role::Storefront => Reader::Storefront,
-    };
     let mut conn = state.pool.acquire().await?;
-    match view::order(&mut conn, &number, reader).await? {
+    match view::order(&mut conn, &number, Reader::from(principal.role)).await? {
         Some((owner, order)) if principal.role == Role::Ops || owner == principal.name => {
             Ok(Json(order))
         }

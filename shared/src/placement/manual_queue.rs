@@ -15,6 +15,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{Delivered, Failed, ManualPlacement, Placed, Shipped, events, tolerance};
 use crate::capture_deadline::{self, Purchase};
+use crate::ops_audit::{self, Target};
 use crate::outbox;
 use crate::status::{self, Transition, order};
 
@@ -661,20 +662,13 @@ async fn close(
     Ok(())
 }
 
-/// An ops_audit row about an order (`target` = `order:<number>`).
-pub async fn audit(
+/// An ops_audit row about an order.
+async fn audit(
     tx: &mut PgConnection,
     actor: &str,
     action: &str,
     number: &str,
     detail: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, $2, $3, $4)")
-        .bind(actor)
-        .bind(action)
-        .bind(format!("order:{number}"))
-        .bind(detail)
-        .execute(tx)
-        .await?;
-    Ok(())
+    ops_audit::record(tx, actor, action, Target::Order(number), detail).await
 }

@@ -11,6 +11,7 @@
 
 use cartwright_shared::capture_deadline::{FINAL_MARGIN, MARGIN};
 use cartwright_shared::ops_alert::{self, OpsAlert};
+use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::outbox;
 use cartwright_shared::placement::{Failed, events};
 use cartwright_shared::status::{self, Transition, order as os};
@@ -112,13 +113,14 @@ async fn fail_or_wait(
         return Ok(());
     }
     tracing::warn!(checkout_id, failed = ?failed, unverified = ?unverified, "capture deadline: orders not placed");
-    sqlx::query("INSERT INTO ops_audit (actor, action, target, detail) VALUES ($1, $2, $3, $4)")
-        .bind(ACTOR)
-        .bind("payments.capture_deadline")
-        .bind(checkout_id)
-        .bind(json!({ "failed_orders": failed, "unverified_orders": unverified, "reason": REASON }))
-        .execute(&mut *tx)
-        .await?;
+    ops_audit::record(
+        tx,
+        ACTOR,
+        "payments.capture_deadline",
+        Target::Checkout(checkout_id),
+        json!({ "failed_orders": failed, "unverified_orders": unverified, "reason": REASON }),
+    )
+    .await?;
     if !unverified.is_empty() {
         let alert = OpsAlert {
             kind: ALERT_UNVERIFIED.to_owned(),
