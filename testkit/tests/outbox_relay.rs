@@ -151,9 +151,10 @@ async fn rows_committed_around_the_relay_going_idle_are_published_without_the_po
         let writers = (0..16).map(|w| {
             let env = &env;
             async move {
-                for n in 0..8 {
-                    env.emit(&format!("burst-{round}-{w}"), 1 + n % 2).await;
-                    tokio::time::sleep(Duration::from_millis(u64::from(n % 3) * 4)).await;
+                for n in 0..8u64 {
+                    env.emit(&format!("burst-{round}-{w}"), 1 + n as usize % 2)
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(n % 3 * 4)).await;
                 }
             }
         });

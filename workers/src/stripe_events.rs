@@ -108,27 +108,36 @@ impl StripeEvents {
 
     /// Whether the PaymentIntent's checkout is already past waiting for payment, so that
     /// `apply_intent` could change nothing whatever Stripe says now: then the event needs
-    /// neither a call to Stripe nor a transaction, nor an inbox row. Stripe announces
-    /// every authorization this way after the payment worker has recorded it, so this is
-    /// the common case. A checkout not yet linked to the PaymentIntent (the event came
-    /// first), waiting, or expired (the PaymentIntent may need cancelling) takes the
-    /// full path.
+    /// neither a call to Stripe nor a transaction, and the statement that finds it out
+    /// records the message in the inbox too. Stripe announces every authorization this
+    /// way after the payment worker has recorded it, so this is the common case. A
+    /// checkout not yet linked to the PaymentIntent (the event came first), waiting, or
+    /// expired (the PaymentIntent may need cancelling) takes the full path.
     async fn already_applied(&self, ctx: &mut Context, id: &str) -> Result<bool, HandlerError> {
         let waiting = [
             status::checkout::PENDING,
             status::checkout::REQUIRES_ACTION,
             status::checkout::EXPIRED,
         ];
+        let (consumer, message_id) = ctx.inbox_row();
         let applied: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM checkouts
-                            WHERE payment_intent_id = $1 AND status <> ALL($2))",
+            "WITH found AS (
+                 SELECT EXISTS (SELECT 1 FROM checkouts
+                                WHERE payment_intent_id = $1 AND status <> ALL($2)) AS applied
+             ), recorded AS (
+                 INSERT INTO inbox (consumer, message_id) SELECT $3, $4 FROM found WHERE applied
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT applied FROM found",
         )
         .bind(id)
         .bind(&waiting[..])
+        .bind(consumer)
+        .bind(message_id)
         .fetch_one(ctx.pool())
         .await?;
         if applied {
-            ctx.changed_nothing();
+            ctx.recorded();
         }
         Ok(applied)
     }

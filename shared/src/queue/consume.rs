@@ -1,26 +1,46 @@
 //! The consuming loop under every consumer: connect (retrying while the broker is
 //! away), declare, consume with a bounded prefetch and as many deliveries in flight,
-//! reconnect when the connection drops, and on shutdown stop taking deliveries and
-//! finish those in flight before closing.
+//! settle each delivery as its processing says, reconnect when the connection drops, and
+//! on shutdown stop taking deliveries and finish those in flight before closing.
+//!
+//! Acks go out in runs ([`Acks`]): one `basic.ack` with `multiple` settles every
+//! finished delivery up to the oldest one still in flight. A quorum queue writes each
+//! settlement command to its log, so a run of them is one entry instead of many.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::broker::{self, Publisher};
 use crate::config::BrokerConfig;
 use crate::shutdown::Shutdown;
 
-/// What a consumer does with each delivery; it must ack or nack it.
+/// What becomes of a delivery once it has been processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Done with (succeeded, or rescheduled or dead-lettered by publishing it onward).
+    Ack,
+    /// Neither: back to the queue (its delivery limit stops one that keeps coming back).
+    Requeue,
+}
+
+/// What a consumer does with each delivery.
 pub trait Process: Send + Sync + 'static {
     /// Declares what the consumer needs, after each (re)connect.
     fn declare(&self, channel: &Channel) -> impl Future<Output = lapin::Result<()>> + Send;
-    fn process(&self, delivery: Delivery, publisher: Publisher) -> impl Future<Output = ()> + Send;
+    fn process(
+        &self,
+        delivery: &Delivery,
+        publisher: Publisher,
+    ) -> impl Future<Output = Settle> + Send;
 }
 
 pub struct Spec {
@@ -86,7 +106,13 @@ async fn session<P: Process>(
         Ok(parts) => parts,
         Err(err) => return Ended::Lost(err.to_string()),
     };
-    let in_flight = Arc::new(Semaphore::new(usize::from(spec.prefetch.max(1))));
+    let window = u32::from(spec.prefetch.max(1));
+    let in_flight = Arc::new(Semaphore::new(window as usize));
+    let (finished, mut settle) = mpsc::unbounded_channel::<(u64, Settle)>();
+    let mut acks = Acks {
+        window: window as usize,
+        ..Acks::default()
+    };
     loop {
         tokio::select! {
             next = consumer.next() => match next {
@@ -94,24 +120,101 @@ async fn session<P: Process>(
                     let Ok(permit) = in_flight.clone().acquire_owned().await else {
                         return Ended::Lost("semaphore closed".into());
                     };
+                    acks.received(delivery.delivery_tag);
                     let processor = processor.clone();
                     let publisher = publisher.clone();
+                    let finished = finished.clone();
                     tokio::spawn(async move {
-                        processor.process(delivery, publisher).await;
+                        let outcome = processor.process(&delivery, publisher).await;
+                        let _ = finished.send((delivery.delivery_tag, outcome));
                         drop(permit);
                     });
                 }
                 Some(Err(err)) => return Ended::Lost(err.to_string()),
                 None => return Ended::Lost("the broker cancelled the consumer".into()),
             },
+            Some(first) = settle.recv() => {
+                if let Err(err) = acks.settle(&channel, first, &mut settle).await {
+                    return Ended::Lost(err.to_string());
+                }
+            }
             () = shutdown.requested() => {
                 let _ = channel
                     .basic_cancel(consumer.tag(), BasicCancelOptions::default())
                     .await;
-                // Every permit back means every delivery in flight has been acked.
-                let _ = in_flight.acquire_many(u32::from(spec.prefetch.max(1))).await;
+                // Every permit back means every delivery in flight has been processed
+                // and its outcome sent; settle them all before the connection closes.
+                let _ = in_flight.acquire_many(window).await;
+                if let Ok(first) = settle.try_recv() {
+                    let _ = acks.settle(&channel, first, &mut settle).await;
+                }
                 return Ended::Shutdown;
             }
         }
+    }
+}
+
+/// Delivery tags of one channel: those in flight, and those finished but not yet acked
+/// because an older one is still in flight.
+#[derive(Default)]
+struct Acks {
+    in_flight: BTreeSet<u64>,
+    finished: BTreeSet<u64>,
+    /// The prefetch: finished deliveries not yet acked still count against it.
+    window: usize,
+}
+
+impl Acks {
+    fn received(&mut self, tag: u64) {
+        self.in_flight.insert(tag);
+    }
+
+    /// Settles `first` and every outcome already waiting behind it: requeues one by one,
+    /// then one ack for the run of finished tags at the front.
+    async fn settle(
+        &mut self,
+        channel: &Channel,
+        first: (u64, Settle),
+        waiting: &mut mpsc::UnboundedReceiver<(u64, Settle)>,
+    ) -> lapin::Result<()> {
+        let mut next = Some(first);
+        while let Some((tag, outcome)) = next {
+            match outcome {
+                Settle::Ack => {
+                    self.finished.insert(tag);
+                }
+                Settle::Requeue => {
+                    self.in_flight.remove(&tag);
+                    let requeue = BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    };
+                    channel.basic_nack(tag, requeue).await?;
+                }
+            }
+            next = waiting.try_recv().ok();
+        }
+        let mut upto = None;
+        while let Some(&oldest) = self.in_flight.first() {
+            if !self.finished.remove(&oldest) {
+                break;
+            }
+            self.in_flight.pop_first();
+            upto = Some(oldest);
+        }
+        if let Some(tag) = upto {
+            channel
+                .basic_ack(tag, BasicAckOptions { multiple: true })
+                .await?;
+        }
+        // A slow delivery at the front must not hold the window shut behind it: once
+        // half of it waits on that one, the finished ones are acked one by one.
+        if self.finished.len() * 2 >= self.window {
+            for tag in std::mem::take(&mut self.finished) {
+                self.in_flight.remove(&tag);
+                channel.basic_ack(tag, BasicAckOptions::default()).await?;
+            }
+        }
+        Ok(())
     }
 }

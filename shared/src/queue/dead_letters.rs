@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -16,7 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::broker::{Publisher, read_header};
-use super::consume::{self, Process, Spec};
+use super::consume::{self, Process, Settle, Spec};
 use super::envelope::Envelope;
 use super::topology::Topology;
 use super::work_queues::WorkQueue;
@@ -60,21 +59,14 @@ impl Process for Archiver {
         self.topology.declare_queue(channel, &self.queue).await
     }
 
-    async fn process(&self, delivery: Delivery, _publisher: Publisher) {
-        match self.store(&delivery).await {
-            Ok(()) => {
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-            }
+    async fn process(&self, delivery: &Delivery, _publisher: Publisher) -> Settle {
+        match self.store(delivery).await {
+            Ok(()) => Settle::Ack,
             Err(err) => {
                 tracing::warn!(error = %err, queue = %self.queue.name, "cannot archive a dead letter yet");
                 // The database is away: leave it in the broker and come back later.
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                let _ = delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await;
+                Settle::Requeue
             }
         }
     }

@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::FieldTable;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::broker::{Outgoing, PublishError, Publisher, header_text, read_header};
-use super::consume::{self, Process, Spec};
+use super::consume::{self, Process, Settle, Spec};
 use super::envelope::Envelope;
 use super::inbox::{self, Inbox, InboxError};
 use super::retry::{Next, RetryPolicy};
@@ -116,10 +115,17 @@ impl Context {
         Ok(())
     }
 
-    /// Says this delivery found its work already done and changed nothing, so running it
-    /// again could change nothing either: the runtime need not record it in the inbox
-    /// (a statement saved per message, issue 15).
-    pub fn changed_nothing(&mut self) {
+    /// The inbox row's consumer and message id, for a handler whose last word is one
+    /// autocommitted statement: it inserts the row itself (`ON CONFLICT DO NOTHING`) in
+    /// that statement, a round trip instead of another statement and commit (issue 15),
+    /// and then calls [`Context::recorded`]. Only for a statement that is harmless when
+    /// a concurrent delivery of the same message runs it too (a read).
+    pub fn inbox_row(&self) -> (&str, Uuid) {
+        (&self.consumer, self.message_id)
+    }
+
+    /// Says the message's inbox row was written by the handler's own statement.
+    pub fn recorded(&mut self) {
         self.committed = true;
     }
 }
@@ -187,33 +193,27 @@ impl<H: Handler> Process for Runtime<H> {
         self.topology.declare_queue(channel, &self.queue).await
     }
 
-    async fn process(&self, delivery: Delivery, publisher: Publisher) {
+    async fn process(&self, delivery: &Delivery, publisher: Publisher) -> Settle {
         let queue = self.queue.name.clone();
         metrics::counter!("cartwright_messages_consumed_total", "queue" => queue.clone())
             .increment(1);
         let started = Instant::now();
-        let outcome = self.dispatch(&delivery, &publisher).await;
+        let outcome = self.dispatch(delivery, &publisher).await;
         metrics::histogram!("cartwright_handler_seconds", "queue" => queue.clone())
             .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(outcome) => {
                 metrics::counter!("cartwright_messages_total", "queue" => queue, "outcome" => outcome.label())
                     .increment(1);
-                if let Err(err) = delivery.ack(BasicAckOptions::default()).await {
-                    // Redelivered later; the inbox makes that harmless.
-                    tracing::warn!(error = %err, "ack failed");
-                }
+                // An ack lost with the connection means a redelivery; the inbox makes
+                // that harmless.
+                Settle::Ack
             }
             Err(err) => {
                 // Neither done nor safely rescheduled: give it back to the broker. Its
                 // delivery limit dead-letters a message that keeps coming back.
                 tracing::warn!(queue = %queue, error = %err, "could not settle a message; requeueing it");
-                let _ = delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await;
+                Settle::Requeue
             }
         }
     }
