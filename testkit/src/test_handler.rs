@@ -26,6 +26,9 @@ pub enum Behaviour {
     FailFirst(u32),
     /// Fails transiently while the flag is set.
     FailWhile(Arc<AtomicBool>),
+    /// Holds the transaction of this aggregate's messages open this long; the others
+    /// succeed at once.
+    SlowAggregate(&'static str, Duration),
 }
 
 pub struct TestHandler {
@@ -72,8 +75,12 @@ impl Handler for TestHandler {
             .bind(message.id)
             .execute(&mut *tx)
             .await?;
-        if let Behaviour::Slow(hold) = &self.behaviour {
-            tokio::time::sleep(*hold).await;
+        match &self.behaviour {
+            Behaviour::Slow(hold) => tokio::time::sleep(*hold).await,
+            Behaviour::SlowAggregate(aggregate, hold) if message.correlation_id == *aggregate => {
+                tokio::time::sleep(*hold).await;
+            }
+            _ => {}
         }
         ctx.commit(tx).await?;
         Ok(())

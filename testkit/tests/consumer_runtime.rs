@@ -1,5 +1,6 @@
 //! The consumer runtime against the real RabbitMQ and PostgreSQL: retries at growing
-//! delays, dead letters after the maximum attempts, replay, and unparseable messages.
+//! delays, dead letters after the maximum attempts, replay, unparseable messages, and
+//! acks in runs that a slow message does not hold up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,5 +230,39 @@ async fn a_body_that_is_not_an_envelope_is_dead_lettered_at_once() {
             .await,
         1
     );
+    env.stop().await;
+}
+
+/// Acks go out in runs up to the oldest delivery in flight. One slow message at the
+/// front must not stop the rest: finished deliveries waiting behind it still count
+/// against the prefetch, and with no more room the broker would send nothing until the
+/// slow one ended.
+#[tokio::test]
+async fn a_slow_message_does_not_hold_up_the_ones_behind_it() {
+    let mut env = QueueEnv::with_vars(SHARED_BROKER, &[("AMQP_PREFETCH", "8")]).await;
+    env.spawn_handler(TestHandler {
+        behaviour: Behaviour::SlowAggregate("chk_slow", Duration::from_secs(10)),
+    });
+    env.spawn_relay();
+    env.emit("chk_slow", 1).await;
+    eventually(
+        Duration::from_secs(10),
+        "the slow message to start",
+        || async { env.scalar("SELECT count(*) FROM test_attempts").await == 1 },
+    )
+    .await;
+    for n in 0..40 {
+        env.emit(&format!("chk_quick_{n}"), 1).await;
+    }
+    eventually(
+        Duration::from_secs(6),
+        "all 40 quick messages done while the slow one still runs",
+        || async { env.scalar("SELECT count(*) FROM test_effects").await == 40 },
+    )
+    .await;
+    eventually(Duration::from_secs(20), "the slow one done too", || async {
+        env.scalar("SELECT count(*) FROM test_effects").await == 41
+    })
+    .await;
     env.stop().await;
 }
