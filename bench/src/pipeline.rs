@@ -158,8 +158,10 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(reference) = args.reference_per_second {
         println!(
-            "routed rate against the reference transaction ({reference:.0}/s): {:.2}x",
-            run.routed_per_second / reference
+            "routed rate against the reference transaction ({reference:.0}/s): {:.2}x in the window, {:.2}x over the whole run ({:.0}/s)",
+            run.routed_per_second / reference,
+            run.whole_run_per_second() / reference,
+            run.whole_run_per_second()
         );
     }
     if let Some(dir) = &args.results {

@@ -170,6 +170,15 @@ pub struct PipelineRun {
     pub messages: f64,
 }
 
+impl PipelineRun {
+    /// Every checkout of the window over the time until the last of them was routed:
+    /// what the system sustains end to end, where routed-in-window counts only what
+    /// routing got of the CPU while intake ran.
+    pub fn whole_run_per_second(&self) -> f64 {
+        self.checkouts as f64 / self.drained_seconds
+    }
+}
+
 #[derive(Serialize, Deserialize, Default)]
 pub struct Pipeline {
     pub runs: Vec<PipelineRun>,
