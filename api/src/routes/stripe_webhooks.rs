@@ -68,28 +68,30 @@ pub async fn receive(
         .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
     let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);
 
-    let store = sqlx::query(
-        "INSERT INTO stripe_events (id, type, object_id, created, payload)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-    )
+    // One statement, its own transaction: the event stored by id and, when it is new
+    // and of a handled type, its message (four round trips were one each, issue 15).
+    let message = json!({ "event_id": event.id, "type": event.event_type, "object_id": object_id });
+    let stored: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "WITH stored AS (
+             INSERT INTO stripe_events (id, type, object_id, created, payload)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING
+             RETURNING id
+         ), queued AS (
+             {insert} SELECT $6, 'stripe.event.received', id, $7 FROM stored WHERE $8
+         )
+         SELECT EXISTS (SELECT 1 FROM stored)",
+        insert = outbox::INSERT
+    )))
     .bind(&event.id)
     .bind(&event.event_type)
     .bind(&object_id)
     .bind(event.created)
-    .bind(&payload);
-    let stored = if stripe_event_types::is_handled(&event.event_type) {
-        let mut tx = state.pool.begin().await?;
-        let stored = store.execute(&mut *tx).await?.rows_affected() == 1;
-        if stored {
-            let message =
-                json!({ "event_id": event.id, "type": event.event_type, "object_id": object_id });
-            outbox::enqueue(&mut tx, "stripe.event.received", &event.id, &message).await?;
-        }
-        tx.commit().await?;
-        stored
-    } else {
-        // Kept for the record; nothing acts on it, so no message and no transaction.
-        store.execute(&state.pool).await?.rows_affected() == 1
-    };
+    .bind(&payload)
+    .bind(uuid::Uuid::now_v7())
+    .bind(&message)
+    // Kept for the record only: nothing acts on it, so no message.
+    .bind(stripe_event_types::is_handled(&event.event_type))
+    .fetch_one(&state.pool)
+    .await?;
     Ok(Json(json!({ "received": true, "duplicate": !stored })))
 }

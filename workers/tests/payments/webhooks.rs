@@ -255,6 +255,15 @@ async fn a_dispute_flags_the_orders_for_ops() {
 async fn finishing_3d_secure_after_the_checkout_expired_releases_the_authorization() {
     let world = World::start().await;
     let (id, _, pi) = world.waiting_for_3ds().await;
+    // The expiry's own job cancels the PaymentIntent too, and it could win the race
+    // with the customer below (the emulator then refuses 3-D Secure on a cancelled
+    // PaymentIntent): cancels wait two seconds, so the customer finishes first.
+    world
+        .control(
+            "/_emulator/delays",
+            json!({"millis": 2000, "path_prefix": format!("/v1/payment_intents/{pi}/cancel")}),
+        )
+        .await;
     world.env.app.run_out_holds(&id).await;
     assert_eq!(world.status(&id).await, "expired");
 
