@@ -77,14 +77,7 @@ async fn checkouts_accepted_while_rabbitmq_is_stopped_are_published_once_when_it
 #[tokio::test]
 async fn two_relay_replicas_publish_each_row_once_in_order_per_aggregate() {
     let mut env = QueueEnv::new(SHARED_BROKER).await;
-    // The test queue must exist before anything is published to its binding.
-    let connection = broker::connect(SHARED_BROKER).await;
-    let channel = connection.create_channel().await.unwrap();
-    env.topology.declare_exchanges(&channel).await.unwrap();
-    env.topology
-        .declare_queue(&channel, &test_handler::queue())
-        .await
-        .unwrap();
+    let connection = test_queue(&env).await;
     for aggregate in 0..20 {
         env.emit(&format!("chk_{aggregate}"), 20).await;
     }
@@ -128,13 +121,7 @@ async fn two_relay_replicas_publish_each_row_once_in_order_per_aggregate() {
 async fn rows_committed_around_the_relay_going_idle_are_published_without_the_poll() {
     let mut env =
         QueueEnv::with_vars(SHARED_BROKER, &[("OUTBOX_POLL_INTERVAL_MS", "600000")]).await;
-    let connection = broker::connect(SHARED_BROKER).await;
-    let channel = connection.create_channel().await.unwrap();
-    env.topology.declare_exchanges(&channel).await.unwrap();
-    env.topology
-        .declare_queue(&channel, &test_handler::queue())
-        .await
-        .unwrap();
+    let connection = test_queue(&env).await;
     env.spawn_relay();
     let unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
     let mut written = 0;
@@ -170,4 +157,17 @@ async fn rows_committed_around_the_relay_going_idle_are_published_without_the_po
     let bodies = broker::drain(&connection, &env.topology.work(test_handler::QUEUE)).await;
     assert_eq!(bodies.len(), written, "each row once");
     env.stop().await;
+}
+
+/// Declares the test queue on the shared broker (it must exist before anything is
+/// published to its binding) and returns the connection to drain it with.
+async fn test_queue(env: &QueueEnv) -> lapin::Connection {
+    let connection = broker::connect(SHARED_BROKER).await;
+    let channel = connection.create_channel().await.unwrap();
+    env.topology.declare_exchanges(&channel).await.unwrap();
+    env.topology
+        .declare_queue(&channel, &test_handler::queue())
+        .await
+        .unwrap();
+    connection
 }
