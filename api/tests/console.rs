@@ -235,16 +235,7 @@ async fn a_placed_order_shows_what_the_retailer_charged_over_the_expected_total(
         assert_eq!(response.status(), 200, "{action}");
     }
 
-    let client = client();
-    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
-    let page = client
-        .get(app.url(&format!("/ops/orders/{number}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = order_page_as_ops(&app, &number).await;
     assert!(page.contains("id=\"retailer-charge\""), "{page}");
     assert!(
         page.contains("<strong id=\"charge-difference\">25.00</strong>"),
@@ -461,15 +452,20 @@ async fn a_refund_shows_in_its_orders_activity() {
         Some(&"order.refund_requested"),
         "{actions:?}"
     );
+    let page = order_page_as_ops(&app, &number).await;
+    assert!(page.contains("order.refund_requested"), "{page}");
+}
+
+/// The console's page of an order, read by a freshly signed-in ops person.
+async fn order_page_as_ops(app: &TestApp, number: &str) -> String {
     let client = client();
-    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
-    let page = client
+    assert_eq!(sign_in(app, &client, &app.ops_key).await.status(), 303);
+    client
         .get(app.url(&format!("/ops/orders/{number}")))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    assert!(page.contains("order.refund_requested"), "{page}");
+        .unwrap()
 }
