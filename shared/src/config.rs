@@ -161,6 +161,10 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// A connection that has not sent a request's headers in this time is closed.
     pub header_read_timeout: Duration,
+    /// How long a Stripe PaymentIntent event that arrives while its checkout's payment
+    /// job is still in flight waits before the stripe-events worker sees it: the job
+    /// nearly always records the outcome itself meanwhile, and the event is dropped.
+    pub stripe_event_park: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +211,7 @@ impl Config {
                 header_read_timeout: Duration::from_secs(
                     env.positive("API_HEADER_READ_TIMEOUT_SECS", 10)?,
                 ),
+                stripe_event_park: Duration::from_secs(env.parse("STRIPE_EVENT_PARK_SECS", 5)?),
             },
             reservations: ReservationConfig {
                 ttl: Duration::from_secs(env.parse("RESERVATION_TTL_SECS", 1800)?),

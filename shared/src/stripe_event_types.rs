@@ -29,3 +29,19 @@ pub fn handled() -> impl Iterator<Item = &'static str> {
 pub fn is_handled(event_type: &str) -> bool {
     handled().any(|t| t == event_type)
 }
+
+/// The message that hands a stored event to the stripe-events worker.
+pub const RECEIVED: &str = "stripe.event.received";
+
+/// An outbox insert of the [`RECEIVED`] message for each row of `from` (a table or CTE
+/// with the stored event's `id`, `type` and `object_id`, plus any `WHERE`), with
+/// `message_id` as its id expression: the webhook's statement and the parked events'
+/// sweep write the one payload the worker reads.
+pub fn queue_received(message_id: &str, from: &str) -> String {
+    format!(
+        "{insert} SELECT {message_id}, '{RECEIVED}', id,
+                jsonb_build_object('event_id', id, 'type', type, 'object_id', object_id)
+         FROM {from}",
+        insert = crate::outbox::INSERT
+    )
+}

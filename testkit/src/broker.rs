@@ -318,6 +318,16 @@ impl QueueEnv {
         });
     }
 
+    /// Any other piece of a worker that runs on the database until shutdown (a sweep).
+    pub fn spawn_task<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(sqlx::PgPool, cartwright_shared::shutdown::Shutdown) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks
+            .spawn(task(self.app.pool.clone(), self.shutdown.clone()));
+    }
+
     /// Writes `n` test events for one aggregate to the outbox; returns their ids.
     pub async fn emit(&self, aggregate: &str, n: usize) -> Vec<uuid::Uuid> {
         let mut tx = self.app.pool.begin().await.expect("begin");

@@ -92,7 +92,8 @@ async fn release_expired_holds(pool: &PgPool) {
     }
 }
 
-async fn every<F, Fut>(period: Duration, mut shutdown: Shutdown, job: F)
+/// Runs `job` every `period` (a late tick waits, never bunches up) until shutdown.
+pub async fn every<F, Fut>(period: Duration, mut shutdown: Shutdown, job: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,

@@ -7,10 +7,13 @@ use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
+use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::status::{self, Transition};
 use cartwright_shared::stripe_event_types as types;
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgPool;
+use std::time::Duration;
 
 use crate::context::WorkerContext;
 use crate::payments::stripe::{self as stripe_api, Stripe};
@@ -18,6 +21,14 @@ use crate::payments::{authorize, checkout, payload};
 
 /// Who webhook-driven changes are attributed to.
 pub const ACTOR: &str = "system:stripe-webhook";
+
+/// Checkouts whose PaymentIntent events may still change something: not yet linked or
+/// waiting for payment, or expired (the PaymentIntent may need cancelling).
+const WAITING: [&str; 3] = [
+    status::checkout::PENDING,
+    status::checkout::REQUIRES_ACTION,
+    status::checkout::EXPIRED,
+];
 
 #[derive(Deserialize)]
 struct Received {
@@ -114,11 +125,6 @@ impl StripeEvents {
     /// checkout not yet linked to the PaymentIntent (the event came first), waiting, or
     /// expired (the PaymentIntent may need cancelling) takes the full path.
     async fn already_applied(&self, ctx: &mut Context, id: &str) -> Result<bool, HandlerError> {
-        let waiting = [
-            status::checkout::PENDING,
-            status::checkout::REQUIRES_ACTION,
-            status::checkout::EXPIRED,
-        ];
         let (consumer, message_id) = ctx.inbox_row();
         let applied: bool = sqlx::query_scalar(
             "WITH found AS (
@@ -131,7 +137,7 @@ impl StripeEvents {
              SELECT applied FROM found",
         )
         .bind(id)
-        .bind(&waiting[..])
+        .bind(&WAITING[..])
         .bind(consumer)
         .bind(message_id)
         .fetch_one(ctx.pool())
@@ -200,17 +206,67 @@ impl StripeEvents {
     }
 }
 
+/// How often [`sweep_parked`] looks for parked events that are due.
+pub const PARKED_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Takes the parked events (see `stripe_events_parked`) that are due: each whose
+/// PaymentIntent's checkout is still waiting for payment (or none is linked to it yet)
+/// goes to the worker, and the others are dropped, by the rule of
+/// `StripeEvents::already_applied`. Safe with several workers running it at once.
+/// Returns how many were handed on and how many dropped.
+pub async fn release_parked(pool: &PgPool) -> sqlx::Result<(i64, i64)> {
+    // Message ids from gen_random_uuid, not UUIDv7: only the rare event of a payment job
+    // that never finished is queued here, so the inbox index's locality does not suffer.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH due AS (
+             DELETE FROM stripe_events_parked
+             WHERE event_id IN (SELECT event_id FROM stripe_events_parked WHERE due_at <= now()
+                                ORDER BY due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+             RETURNING event_id
+         ), events AS (
+             SELECT e.id, e.type, e.object_id,
+                    NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.payment_intent_id = e.object_id
+                                AND c.status <> ALL($1)) AS wanted
+             FROM due JOIN stripe_events e ON e.id = due.event_id
+         ), queued AS ({queue} RETURNING 1)
+         SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM events WHERE NOT wanted)",
+        queue = types::queue_received("gen_random_uuid()", "events WHERE wanted")
+    )))
+    .bind(&WAITING[..])
+    .fetch_one(pool)
+    .await
+}
+
+/// [`release_parked`] every [`PARKED_SWEEP_EVERY`] until shutdown.
+pub async fn sweep_parked(pool: PgPool, shutdown: Shutdown) {
+    crate::scheduler::every(PARKED_SWEEP_EVERY, shutdown, || async {
+        match release_parked(&pool).await {
+            Ok((0, _)) => {}
+            Ok((handed_on, dropped)) => tracing::info!(
+                handed_on,
+                dropped,
+                "parked Stripe events whose checkout still waits handed to the worker"
+            ),
+            // The next tick tries again; a database outage must not kill the worker.
+            Err(err) => tracing::warn!(error = %err, "parked Stripe events sweep failed"),
+        }
+    })
+    .await;
+}
+
 pub async fn run(ctx: WorkerContext) {
     match Stripe::new(&ctx.config.stripe) {
         Ok(stripe) => {
-            cartwright_shared::queue::handler::run(
-                StripeEvents { stripe },
-                ctx.pool,
-                &ctx.config.broker,
-                ctx.topology,
-                ctx.shutdown,
-            )
-            .await;
+            tokio::join!(
+                cartwright_shared::queue::handler::run(
+                    StripeEvents { stripe },
+                    ctx.pool.clone(),
+                    &ctx.config.broker,
+                    ctx.topology,
+                    ctx.shutdown.clone(),
+                ),
+                sweep_parked(ctx.pool, ctx.shutdown),
+            );
         }
         Err(err) => tracing::error!(error = %err, "stripe-events worker cannot start"),
     }

@@ -8,7 +8,7 @@ use cartwright_shared::outbox;
 use cartwright_testkit::broker::{QueueEnv, SHARED_BROKER, eventually};
 use cartwright_workers::payments::Payments;
 use cartwright_workers::payments::stripe::Stripe;
-use cartwright_workers::stripe_events::StripeEvents;
+use cartwright_workers::stripe_events::{self, StripeEvents};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -28,14 +28,21 @@ impl World {
     /// Everything running: relay, payments and stripe-events workers.
     pub async fn start() -> Self {
         let mut world = Self::idle().await;
-        world.env.spawn_relay();
-        world.env.spawn_handler(Payments {
-            stripe: world.stripe(),
-        });
-        world.env.spawn_handler(StripeEvents {
-            stripe: world.stripe(),
-        });
+        world.run_workers();
         world
+    }
+
+    /// The relay, the payment worker, the stripe-events worker and its parked events'
+    /// sweep, as `cartwright-workers all` runs them.
+    pub fn run_workers(&mut self) {
+        self.env.spawn_relay();
+        self.env.spawn_handler(Payments {
+            stripe: self.stripe(),
+        });
+        self.env.spawn_handler(StripeEvents {
+            stripe: self.stripe(),
+        });
+        self.env.spawn_task(stripe_events::sweep_parked);
     }
 
     /// The API, the emulator and the database; no worker runs yet.
@@ -46,13 +53,7 @@ impl World {
     /// Everything running, but the emulator sends no webhooks: the test sends its own.
     pub async fn without_emulator_webhooks() -> Self {
         let mut world = Self::idle_with(false).await;
-        world.env.spawn_relay();
-        world.env.spawn_handler(Payments {
-            stripe: world.stripe(),
-        });
-        world.env.spawn_handler(StripeEvents {
-            stripe: world.stripe(),
-        });
+        world.run_workers();
         world
     }
 
@@ -66,10 +67,14 @@ impl World {
         let broker = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| SHARED_BROKER.to_owned());
         let env = QueueEnv::with_vars(
             &broker,
-            &[(
-                "STRIPE_WEBHOOK_SECRETS",
-                &format!("whsec_old_unused,{WEBHOOK_SECRET}"),
-            )],
+            &[
+                (
+                    "STRIPE_WEBHOOK_SECRETS",
+                    &format!("whsec_old_unused,{WEBHOOK_SECRET}"),
+                ),
+                // Events that outrun the payment job wait a second, not five.
+                ("STRIPE_EVENT_PARK_SECS", "1"),
+            ],
         )
         .await;
         let mut config = stripe_emulator::Config::for_tests();

@@ -1,5 +1,6 @@
 //! `POST /v1/webhooks/stripe` and the stripe-events worker: signatures, de-duplication,
-//! events in Stripe's documented format, late and out-of-order events, disputes.
+//! events in Stripe's documented format, late and out-of-order events, events parked
+//! while the payment job is in flight, disputes.
 
 use std::collections::HashMap;
 
@@ -9,8 +10,9 @@ use stripe_core::PaymentIntentCaptureMethod;
 use stripe_core::payment_intent::CreatePaymentIntent;
 use stripe_types::Currency;
 
+use cartwright_workers::payments::Payments;
 use cartwright_workers::payments::{authorize, checkout};
-use cartwright_workers::stripe_events::StripeEvents;
+use cartwright_workers::stripe_events::{self, StripeEvents};
 
 use crate::common::{WAIT, WEBHOOK_SECRET, World, now, signature};
 
@@ -408,5 +410,107 @@ async fn a_payment_intent_naming_a_checkout_but_not_its_amount_is_not_used() {
             .await
             .unwrap();
     assert_eq!(taken, None);
+    world.env.stop().await;
+}
+
+/// Parked events of a checkout, and the stripe-events worker's deliveries.
+async fn parked_and_delivered(world: &World, checkout_id: &str) -> (i64, i64) {
+    let parked = world
+        .scalar(&format!(
+            "SELECT count(*) FROM stripe_events_parked p JOIN stripe_events e ON e.id = p.event_id
+             WHERE e.payload #>> '{{data,object,metadata,checkout_id}}' = '{checkout_id}'"
+        ))
+        .await;
+    let delivered = world
+        .scalar("SELECT count(*) FROM inbox WHERE consumer = 'stripe-events'")
+        .await;
+    (parked, delivered)
+}
+
+#[tokio::test]
+async fn an_event_that_outruns_the_payment_job_is_parked_and_dropped_once_the_job_has_recorded_it()
+{
+    let mut world = World::idle().await;
+    let (id, _) = world.submit("pm_card_visa").await;
+    // Hold the checkout row: the payment worker's Stripe call goes through, and its
+    // commit waits behind this lock while the emulator's webhook arrives.
+    let mut blocker = world.env.app.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM checkouts WHERE id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    world.env.spawn_relay();
+    world.env.spawn_handler(Payments {
+        stripe: world.stripe(),
+    });
+    world.env.spawn_handler(StripeEvents {
+        stripe: world.stripe(),
+    });
+    eventually(WAIT, "the authorization's event to be parked", || async {
+        parked_and_delivered(&world, &id).await.0 == 1
+    })
+    .await;
+    blocker.rollback().await.unwrap();
+    world.wait_for(&id, "authorized").await;
+
+    world.env.spawn_task(stripe_events::sweep_parked);
+    eventually(WAIT, "the sweep to take the parked event", || async {
+        parked_and_delivered(&world, &id).await.0 == 0
+    })
+    .await;
+    assert_eq!(
+        parked_and_delivered(&world, &id).await,
+        (0, 0),
+        "dropped: the stripe-events worker never got it"
+    );
+    let authorized_by: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM status_history
+         WHERE checkout_id = $1 AND order_number IS NULL AND to_status = 'authorized'",
+    )
+    .bind(&id)
+    .fetch_all(&world.env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(authorized_by, ["system:payments"]);
+    world.env.stop().await;
+}
+
+#[tokio::test]
+async fn a_parked_event_of_a_payment_job_that_never_finished_authorizes_the_checkout() {
+    let mut world = World::idle().await;
+    world.env.spawn_relay();
+    world.env.spawn_handler(StripeEvents {
+        stripe: world.stripe(),
+    });
+    let (id, _) = world.submit("pm_card_visa").await;
+    let (total, currency): (i64, String) =
+        sqlx::query_as("SELECT total, currency FROM checkouts WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&world.env.app.pool)
+            .await
+            .unwrap();
+    // What a payment job does before it dies uncommitted (no payment worker runs here,
+    // so its job stays queued): the authorization at Stripe, under the job's own key.
+    let pi = world
+        .stripe()
+        .authorize(&id, total, &currency, "pm_card_visa")
+        .await
+        .expect("authorized at Stripe");
+    eventually(WAIT, "the authorization's event to be parked", || async {
+        parked_and_delivered(&world, &id).await.0 == 1
+    })
+    .await;
+    assert_eq!(world.status(&id).await, "pending");
+    assert_eq!(
+        parked_and_delivered(&world, &id).await.1,
+        0,
+        "not yet handed on"
+    );
+
+    world.env.spawn_task(stripe_events::sweep_parked);
+    world.wait_for(&id, "authorized").await;
+    assert_eq!(world.payment_intent_id(&id).await, pi.id.as_str());
+    assert_eq!(parked_and_delivered(&world, &id).await.0, 0);
     world.env.stop().await;
 }
