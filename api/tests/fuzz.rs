@@ -251,13 +251,17 @@ const INVARIANTS: &[(&str, &str)] = &[
 ];
 
 /// A stored Stripe event has its outbox message exactly when its type is one the
-/// stripe-events worker acts on (the others are only kept for the record) and it is not
-/// parked (no sweep runs here, so a parked event stays parked).
+/// stripe-events worker acts on (the others are only kept for the record), it is not
+/// parked (no sweep runs here, so a parked event stays parked) and it is not about the
+/// PaymentIntent of a checkout already past waiting for payment.
 async fn stripe_events_without_their_message(pool: &PgPool) -> Vec<String> {
     let events: Vec<(String, String, bool, bool)> = sqlx::query_as(
         "SELECT e.id, e.type, EXISTS (SELECT 1 FROM outbox m WHERE m.aggregate_id = e.id
                 AND m.message_type = 'stripe.event.received'),
                 EXISTS (SELECT 1 FROM stripe_events_parked p WHERE p.event_id = e.id)
+                OR (e.type LIKE 'payment\\_intent.%' AND EXISTS (SELECT 1 FROM checkouts c
+                    WHERE c.payment_intent_id = e.object_id
+                      AND c.status NOT IN ('pending', 'requires_action', 'expired')))
          FROM stripe_events e",
     )
     .fetch_all(pool)
@@ -265,8 +269,8 @@ async fn stripe_events_without_their_message(pool: &PgPool) -> Vec<String> {
     .expect("stored Stripe events");
     events
         .into_iter()
-        .filter(|(_, event_type, announced, parked)| {
-            *announced != (is_handled(event_type) && !parked)
+        .filter(|(_, event_type, announced, held_back)| {
+            *announced != (is_handled(event_type) && !held_back)
         })
         .map(|(id, event_type, _, _)| format!("{id} ({event_type})"))
         .collect()

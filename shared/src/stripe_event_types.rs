@@ -12,6 +12,15 @@ pub const PAYMENT_INTENT: [&str; 5] = [
     "payment_intent.requires_action",
 ];
 
+/// The checkout statuses a PaymentIntent event can still move a checkout out of: waiting
+/// for payment, or expired (its PaymentIntent may need cancelling). A PaymentIntent
+/// event for a checkout in any other status changes nothing, so it needs no handling.
+pub const CHECKOUT_WAITING: [&str; 3] = [
+    crate::status::checkout::PENDING,
+    crate::status::checkout::REQUIRES_ACTION,
+    crate::status::checkout::EXPIRED,
+];
+
 pub const DISPUTE_CREATED: &str = "charge.dispute.created";
 
 pub const CHARGE_REFUNDED: &str = "charge.refunded";

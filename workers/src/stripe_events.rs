@@ -22,14 +22,6 @@ use crate::payments::{authorize, checkout, payload};
 /// Who webhook-driven changes are attributed to.
 pub const ACTOR: &str = "system:stripe-webhook";
 
-/// Checkouts whose PaymentIntent events may still change something: not yet linked or
-/// waiting for payment, or expired (the PaymentIntent may need cancelling).
-const WAITING: [&str; 3] = [
-    status::checkout::PENDING,
-    status::checkout::REQUIRES_ACTION,
-    status::checkout::EXPIRED,
-];
-
 #[derive(Deserialize)]
 struct Received {
     event_id: String,
@@ -120,9 +112,9 @@ impl StripeEvents {
     /// Whether the PaymentIntent's checkout is already past waiting for payment, so that
     /// `apply_intent` could change nothing whatever Stripe says now: then the event needs
     /// neither a call to Stripe nor a transaction, and the statement that finds it out
-    /// records the message in the inbox too. Stripe announces every authorization this
-    /// way after the payment worker has recorded it, so this is the common case. A
-    /// checkout not yet linked to the PaymentIntent (the event came first), waiting, or
+    /// records the message in the inbox too. The webhook applies the same rule before
+    /// queuing, so this catches the checkouts that moved on while the event was queued.
+    /// A checkout not yet linked to the PaymentIntent (the event came first), waiting, or
     /// expired (the PaymentIntent may need cancelling) takes the full path.
     async fn already_applied(&self, ctx: &mut Context, id: &str) -> Result<bool, HandlerError> {
         let (consumer, message_id) = ctx.inbox_row();
@@ -137,7 +129,7 @@ impl StripeEvents {
              SELECT applied FROM found",
         )
         .bind(id)
-        .bind(&WAITING[..])
+        .bind(&types::CHECKOUT_WAITING[..])
         .bind(consumer)
         .bind(message_id)
         .fetch_one(ctx.pool())
@@ -232,7 +224,7 @@ pub async fn release_parked(pool: &PgPool) -> sqlx::Result<(i64, i64)> {
          SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM events WHERE NOT wanted)",
         queue = types::queue_received("gen_random_uuid()", "events WHERE wanted")
     )))
-    .bind(&WAITING[..])
+    .bind(&types::CHECKOUT_WAITING[..])
     .fetch_one(pool)
     .await
 }

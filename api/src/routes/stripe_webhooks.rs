@@ -1,8 +1,9 @@
 //! `POST /v1/webhooks/stripe`: Stripe's signed events. Verified on the raw bytes, stored
 //! by event id (a redelivery answers 200 and does nothing more) and, when it is of a
 //! type Cartwright acts on (`stripe_event_types`), handed to the stripe-events worker
-//! through the outbox in the same transaction, or parked for a few seconds when its
-//! checkout's payment job is still in flight; the answer is fast.
+//! through the outbox in the same transaction (parked for a few seconds when its
+//! checkout's payment job is still in flight, not at all when the checkout is already
+//! past what it could change); the answer is fast.
 //! The envelope is read tolerantly (id, type, created, data.object.id) because the worker
 //! re-reads the object from Stripe anyway.
 
@@ -69,23 +70,29 @@ pub async fn receive(
         .map_err(|e| ApiError::invalid("body", format!("not a Stripe event: {e}")))?;
     let object_id = event.data.and_then(|d| d.object).and_then(|o| o.id);
 
-    // A PaymentIntent event for a checkout whose payment job has not recorded an outcome
-    // yet (Stripe, and the emulator even more, can be faster than the job's commit) is
-    // parked rather than queued: the job records the same outcome itself a moment later,
-    // and the stripe-events worker's sweep drops the event then (or hands it on, should
-    // the job never finish). The checkout id is the PaymentIntent's own metadata; a
-    // wrong one can only delay the event by the park time.
-    let parkable = stripe_event_types::PAYMENT_INTENT.contains(&event.event_type.as_str());
+    // A PaymentIntent event whose checkout is already past waiting for payment changes
+    // nothing (the worker's own first check), so it is stored and not queued: the
+    // payment job recorded the authorization it announces. One for a checkout whose
+    // payment job has not recorded an outcome yet (Stripe, and the emulator even more,
+    // can be faster than the job's commit) is parked: the job records the same outcome
+    // a moment later, and the stripe-events worker's sweep drops the event then (or
+    // hands it on, should the job never finish). The checkout to park for is named by
+    // the PaymentIntent's own metadata; a wrong one can only delay the event by the
+    // park time.
+    let of_payment_intent = stripe_event_types::PAYMENT_INTENT.contains(&event.event_type.as_str());
     let checkout_id = payload
         .pointer("/data/object/metadata/checkout_id")
         .and_then(Value::as_str)
-        .filter(|_| parkable);
+        .filter(|_| of_payment_intent);
 
     // One statement, its own transaction: the event stored by id and, when it is new
     // and of a handled type, its message or its parking (four round trips were one
     // each, issue 15).
     let stored: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "WITH parked AS (
+        "WITH applied AS (
+             SELECT 1 WHERE $11 AND EXISTS (SELECT 1 FROM checkouts
+                                            WHERE payment_intent_id = $3 AND status <> ALL($12))
+         ), parked AS (
              SELECT now() + make_interval(secs => $8) AS due_at
              WHERE EXISTS (SELECT 1 FROM checkouts WHERE id = $9 AND status = $10)
          ), stored AS (
@@ -99,7 +106,8 @@ pub async fn receive(
          SELECT EXISTS (SELECT 1 FROM stored)",
         queue = stripe_event_types::queue_received(
             "$6",
-            "stored WHERE $7 AND NOT EXISTS (SELECT 1 FROM parked)"
+            "stored WHERE $7 AND NOT EXISTS (SELECT 1 FROM parked)
+                     AND NOT EXISTS (SELECT 1 FROM applied)"
         )
     )))
     .bind(&event.id)
@@ -113,6 +121,8 @@ pub async fn receive(
     .bind(state.config.api.stripe_event_park.as_secs_f64())
     .bind(checkout_id)
     .bind(status::checkout::PENDING)
+    .bind(of_payment_intent)
+    .bind(&stripe_event_types::CHECKOUT_WAITING[..])
     .fetch_one(&state.pool)
     .await?;
     Ok(Json(json!({ "received": true, "duplicate": !stored })))
