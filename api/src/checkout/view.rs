@@ -2,7 +2,8 @@
 //! the 202 of a submission and every later read agree field for field.
 
 use cartwright_shared::api_keys::Role;
-use cartwright_shared::money::Minor;
+use cartwright_shared::money::{Minor, Overflow};
+use cartwright_shared::pricing::PricedLine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -101,6 +102,19 @@ pub struct ItemView {
     pub quantity: i32,
     pub unit_price: Minor,
     pub line_total: Minor,
+}
+
+impl ItemView {
+    /// A line as just priced: what a quote shows and a new checkout records.
+    pub fn priced(line: &PricedLine) -> Result<Self, Overflow> {
+        Ok(Self {
+            sku: line.sku.clone(),
+            title: line.title.clone(),
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            line_total: line.line_total()?,
+        })
+    }
 }
 
 /// One `status_history` row, as ops see it.
