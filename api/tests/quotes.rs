@@ -250,6 +250,8 @@ async fn a_quote_refuses_bad_input_exactly_as_a_checkout_does() {
             b.as_object_mut().unwrap().remove("customer");
         }),
         with(&|b| b["customer"]["email"] = json!("jane")),
+        with(&|b| b["customer"]["reference"] = json!("")),
+        with(&|b| b["customer"]["reference"] = json!("x".repeat(129))),
         with(&|b| b["customer"]["name"] = json!("Jane\u{202E}Doe")),
         with(&|b| b["shipping_address"]["state"] = json!(null)),
         with(&|b| b["items"] = json!([])),

@@ -1,7 +1,8 @@
 //! Checkouts: the request, the one pricing path, the one-transaction submission, the
-//! quote that writes nothing, and the views read back.
+//! quote that writes nothing, the views read back, and a customer's orders.
 
 pub mod catalog;
+pub mod customer_orders;
 pub mod idempotency;
 pub mod quote;
 pub mod request;

@@ -8,7 +8,7 @@ use cartwright_shared::money::Currency;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::validate::{country_code, email, optional_text, phone, required_text};
+use crate::validate::{self, country_code, email, optional_text, phone, required_text};
 
 pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i64 = 99;
@@ -29,6 +29,7 @@ struct CustomerBody {
     email: Option<String>,
     name: Option<String>,
     phone: Option<String>,
+    reference: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +56,10 @@ pub struct Customer {
     pub email: String,
     pub name: String,
     pub phone: Option<String>,
+    /// The storefront's own id for its customer, by which it lists the customer's orders.
+    /// Left out of the stored JSON when not given, as in checkouts made before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +103,13 @@ impl CheckoutBody {
             email: email("customer.email", customer.email)?,
             name: required_text("customer.name", customer.name)?,
             phone: phone("customer.phone", customer.phone)?,
+            reference: customer
+                .reference
+                .map(|r| {
+                    validate::customer_reference(&r)
+                        .map_err(|message| ApiError::invalid("customer.reference", message))
+                })
+                .transpose()?,
         };
         let address = self
             .shipping_address

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/checkouts", post(checkouts::create))
         .route("/v1/checkouts/{id}", get(checkouts::show))
         .route("/v1/quotes", post(quotes::create))
+        .route("/v1/orders", get(orders::list))
         .route("/v1/orders/{number}", get(orders::show))
         .route("/v1/catalog", get(catalog::list))
         .route("/v1/ops/stores", get(ops_stores::list))
