@@ -25,6 +25,10 @@ pub enum ApiError {
         field: String,
         message: String,
     },
+    /// A query parameter that cannot be used (a cursor, a page size, a missing or
+    /// doubled key of a listing): 400, `field` naming the parameter.
+    #[error("{message}")]
+    BadParameter { field: String, message: String },
     /// A Stripe webhook whose signature is missing, malformed, stale or wrong.
     #[error("{0}")]
     InvalidSignature(String),
@@ -72,6 +76,13 @@ impl ApiError {
         }
     }
 
+    pub fn bad_parameter(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadParameter {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn missing(field: impl Into<String>) -> Self {
         let field = field.into();
         Self::Invalid {
@@ -89,6 +100,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Self::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             Self::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "invalid_signature"),
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
@@ -138,7 +150,9 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let mut error = json!({ "code": code, "message": self.to_string() });
         match &self {
-            Self::Invalid { field, .. } => error["field"] = json!(field),
+            Self::Invalid { field, .. } | Self::BadParameter { field, .. } => {
+                error["field"] = json!(field);
+            }
             Self::InsufficientStock {
                 field,
                 sku,

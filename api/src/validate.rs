@@ -9,6 +9,10 @@ use crate::extract::first_char;
 
 pub const MAX_TEXT: usize = 200;
 
+/// The longest customer reference: room for any storefront's ids (UUIDs, prefixed ids),
+/// short enough to index.
+pub const MAX_CUSTOMER_REFERENCE: usize = 128;
+
 /// A required string of 1..=200 characters, trimmed, without control characters.
 pub fn required_text(field: &str, value: Option<String>) -> Result<String, ApiError> {
     optional_text(field, value)?.ok_or_else(|| ApiError::missing(field))
@@ -51,6 +55,33 @@ pub fn refuse_hidden_or_private(json: &Value) -> Result<(), ApiError> {
             ),
         )),
     }
+}
+
+/// A storefront's own id for its customer (`customer.reference` in a checkout, and the
+/// `customer` parameter of the order listing, so both read it alike): trimmed, 1 to
+/// [`MAX_CUSTOMER_REFERENCE`] characters, no control, private-use or formatting
+/// characters. Unlike other text, blank is refused rather than taken as absent: a
+/// reference that is sent empty is a storefront's bug, and would file the order under
+/// nobody. The error is the message; the caller knows the field and the status.
+pub fn customer_reference(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("the customer reference must not be blank".into());
+    }
+    if value.chars().count() > MAX_CUSTOMER_REFERENCE {
+        return Err(format!(
+            "the customer reference is longer than {MAX_CUSTOMER_REFERENCE} characters"
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() || text::is_hidden_or_private(c))
+    {
+        return Err(
+            "the customer reference contains a control, private-use or formatting character".into(),
+        );
+    }
+    Ok(value.to_owned())
 }
 
 pub fn email(field: &str, value: Option<String>) -> Result<String, ApiError> {
@@ -119,6 +150,16 @@ mod tests {
         assert!(required_text("f", s("a\nb")).is_err());
         assert!(required_text("f", Some("é".repeat(200))).is_ok());
         assert!(required_text("f", Some("é".repeat(201))).is_err());
+    }
+
+    #[test]
+    fn customer_references() {
+        assert_eq!(customer_reference(" cus_42 ").unwrap(), "cus_42");
+        assert!(customer_reference("x".repeat(128).as_str()).is_ok());
+        for bad in ["", "   ", "a\tb", "a\u{200B}b", "a\u{E007}"] {
+            assert!(customer_reference(bad).is_err(), "{bad:?}");
+        }
+        assert!(customer_reference("x".repeat(129).as_str()).is_err());
     }
 
     #[test]

@@ -1,6 +1,10 @@
-//! Checkouts: the request, the one-transaction submission, and the views read back.
+//! Checkouts: the request, the one pricing path, the one-transaction submission, the
+//! quote that writes nothing, the views read back, and a customer's orders.
 
+pub mod catalog;
+pub mod customer_orders;
 pub mod idempotency;
+pub mod quote;
 pub mod request;
 pub mod submit;
 pub mod view;

@@ -1,5 +1,6 @@
-//! `POST /v1/checkouts`: the body as it arrives (every field optional, so a missing one
-//! gets our message naming it) and the checked request built from it.
+//! The body of `POST /v1/checkouts` and `POST /v1/quotes` as it arrives (every field
+//! optional, so a missing one gets our message naming it), and the checked values built
+//! from it: the cart both price, and the checkout request, which adds the payment.
 
 use std::collections::HashSet;
 
@@ -7,7 +8,7 @@ use cartwright_shared::money::Currency;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::validate::{country_code, email, optional_text, phone, required_text};
+use crate::validate::{self, country_code, email, optional_text, phone, required_text};
 
 pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i64 = 99;
@@ -28,6 +29,7 @@ struct CustomerBody {
     email: Option<String>,
     name: Option<String>,
     phone: Option<String>,
+    reference: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,10 @@ pub struct Customer {
     pub email: String,
     pub name: String,
     pub phone: Option<String>,
+    /// The storefront's own id for its customer, by which it lists the customer's orders.
+    /// Left out of the stored JSON when not given, as in checkouts made before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,39 +79,71 @@ pub struct Line {
     pub quantity: i32,
 }
 
+/// What is priced: the same for a quote and for the checkout that follows it.
 #[derive(Debug, Clone)]
-pub struct CheckoutRequest {
+pub struct Cart {
     pub customer: Customer,
     pub shipping_address: Address,
     pub lines: Vec<Line>,
-    pub payment_method: String,
     pub currency: Currency,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    pub cart: Cart,
+    pub payment_method: String,
+}
+
+impl CheckoutBody {
+    /// Checks every field but `payment_method`, which comes back unchecked: a checkout
+    /// requires it, a quote ignores it.
+    fn into_cart(self) -> Result<(Cart, Option<String>), ApiError> {
+        let customer = self.customer.ok_or_else(|| ApiError::missing("customer"))?;
+        let customer = Customer {
+            email: email("customer.email", customer.email)?,
+            name: required_text("customer.name", customer.name)?,
+            phone: phone("customer.phone", customer.phone)?,
+            reference: customer
+                .reference
+                .map(|r| {
+                    validate::customer_reference(&r)
+                        .map_err(|message| ApiError::invalid("customer.reference", message))
+                })
+                .transpose()?,
+        };
+        let address = self
+            .shipping_address
+            .ok_or_else(|| ApiError::missing("shipping_address"))?;
+        let shipping_address = address_from(address)?;
+        let lines = lines_from(self.items)?;
+        let currency = Currency::parse(&required_text("currency", self.currency)?)
+            .map_err(|message| ApiError::invalid("currency", message))?;
+        let cart = Cart {
+            customer,
+            shipping_address,
+            lines,
+            currency,
+        };
+        Ok((cart, self.payment_method))
+    }
+}
+
+impl TryFrom<CheckoutBody> for Cart {
+    type Error = ApiError;
+
+    fn try_from(body: CheckoutBody) -> Result<Self, ApiError> {
+        body.into_cart().map(|(cart, _)| cart)
+    }
 }
 
 impl TryFrom<CheckoutBody> for CheckoutRequest {
     type Error = ApiError;
 
     fn try_from(body: CheckoutBody) -> Result<Self, ApiError> {
-        let customer = body.customer.ok_or_else(|| ApiError::missing("customer"))?;
-        let customer = Customer {
-            email: email("customer.email", customer.email)?,
-            name: required_text("customer.name", customer.name)?,
-            phone: phone("customer.phone", customer.phone)?,
-        };
-        let address = body
-            .shipping_address
-            .ok_or_else(|| ApiError::missing("shipping_address"))?;
-        let shipping_address = address_from(address)?;
-        let lines = lines_from(body.items)?;
-        let payment_method = payment_method_from(body.payment_method)?;
-        let currency = Currency::parse(&required_text("currency", body.currency)?)
-            .map_err(|message| ApiError::invalid("currency", message))?;
+        let (cart, payment_method) = body.into_cart()?;
         Ok(Self {
-            customer,
-            shipping_address,
-            lines,
-            payment_method,
-            currency,
+            cart,
+            payment_method: payment_method_from(payment_method)?,
         })
     }
 }

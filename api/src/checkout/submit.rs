@@ -1,6 +1,6 @@
 //! Submitting a checkout in two round trips. First one read of the catalog (the cart's
 //! SKUs with their stores' shipping rules, and the tax rate), from which the cart is
-//! priced here, never from the client. Then one call of `submit_checkout` (migration
+//! priced (`super::catalog`, the path a quote takes too), never from the client. Then one call of `submit_checkout` (migration
 //! 0008), a transaction of its own that checks the idempotency key, writes the checkout,
 //! its orders, their lines, the holds, the audit rows, the `checkout.submitted` outbox
 //! message (and a `stock.low` one for each SKU the holds leave at or under its
@@ -8,21 +8,21 @@
 //! catalog still says what the cart was priced from. Either all of it commits or none of
 //! it does. The 202 answer is built from what is written, not read back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use cartwright_shared::ids::{new_checkout_id, new_order_number};
 use cartwright_shared::money::Minor;
-use cartwright_shared::pricing::{self, PricedCheckout, PricedLine, StoreShipping};
+use cartwright_shared::pricing::PricedCheckout;
 use cartwright_shared::status::{self, actor};
 use cartwright_shared::stock_levels::STOCK_LOW;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::catalog;
 use super::request::CheckoutRequest;
 use super::view::{CheckoutView, History, HistoryEntry, ItemView, OrderView, PaymentView, Reader};
 use crate::error::ApiError;
@@ -62,8 +62,8 @@ struct SubmittedPayload<'a> {
 
 pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiError> {
     for _ in 0..PRICING_ATTEMPTS {
-        let catalog = read_catalog(pool, &s.request).await?;
-        let priced = catalog.price(&s.request)?;
+        let catalog = catalog::read(pool, &s.request.cart).await?;
+        let priced = catalog.price(&s.request.cart)?;
         match write(pool, &s, &priced).await? {
             Written::Accepted(body) => {
                 return Ok(Accepted {
@@ -90,97 +90,6 @@ pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiErr
     })
 }
 
-/// One SKU of the cart as the catalog has it, with its store's shipping rule.
-#[derive(sqlx::FromRow)]
-struct CatalogRow {
-    sku: String,
-    store_id: String,
-    title: String,
-    price: i64,
-    currency: String,
-    shipping_fee: i64,
-    free_shipping_threshold: Option<i64>,
-    tax_rate: Option<Decimal>,
-}
-
-struct Catalog {
-    skus: HashMap<String, CatalogRow>,
-    /// The shipping address's region's rate wins over the country-wide one; no row
-    /// means no tax.
-    tax_rate: Decimal,
-}
-
-/// One statement, no transaction: nothing here is locked, the write checks it again.
-async fn read_catalog(pool: &PgPool, request: &CheckoutRequest) -> Result<Catalog, ApiError> {
-    let skus: Vec<&str> = request.lines.iter().map(|l| l.sku.as_str()).collect();
-    let address = &request.shipping_address;
-    let rows: Vec<CatalogRow> = sqlx::query_as(
-        "SELECT s.sku, s.store_id, s.title, s.price, s.currency, st.shipping_fee,
-                st.free_shipping_threshold,
-                (SELECT rate FROM tax_rates WHERE country = $2 AND region IN ($3, '')
-                 ORDER BY region DESC LIMIT 1) AS tax_rate
-         FROM skus s JOIN stores st ON st.id = s.store_id
-         WHERE s.sku = ANY($1)",
-    )
-    .bind(&skus)
-    .bind(&address.country)
-    .bind(address.state.as_deref().unwrap_or(""))
-    .fetch_all(pool)
-    .await?;
-    let tax_rate = rows
-        .first()
-        .and_then(|r| r.tax_rate)
-        .unwrap_or(Decimal::ZERO);
-    Ok(Catalog {
-        skus: rows.into_iter().map(|r| (r.sku.clone(), r)).collect(),
-        tax_rate,
-    })
-}
-
-impl Catalog {
-    /// Prices every line from the catalog; an unknown SKU or one sold in another
-    /// currency is a 422 naming its line.
-    fn price(&self, request: &CheckoutRequest) -> Result<PricedCheckout, ApiError> {
-        let mut lines = Vec::with_capacity(request.lines.len());
-        let mut shipping = BTreeMap::new();
-        for (i, line) in request.lines.iter().enumerate() {
-            let field = format!("items[{i}].sku");
-            let Some(row) = self.skus.get(&line.sku) else {
-                return Err(ApiError::Invalid {
-                    code: "unknown_sku",
-                    message: format!("{field}: no SKU {:?} in the catalog", line.sku),
-                    field,
-                });
-            };
-            if row.currency != request.currency.as_str() {
-                return Err(ApiError::Invalid {
-                    code: "currency_mismatch",
-                    message: format!(
-                        "{field}: {} is sold in {}, but the checkout is in {}; one checkout takes one currency",
-                        line.sku, row.currency, request.currency
-                    ),
-                    field,
-                });
-            }
-            shipping.insert(
-                row.store_id.clone(),
-                StoreShipping {
-                    fee: Minor(row.shipping_fee),
-                    free_threshold: row.free_shipping_threshold.map(Minor),
-                },
-            );
-            lines.push(PricedLine {
-                sku: line.sku.clone(),
-                title: row.title.clone(),
-                store_id: row.store_id.clone(),
-                quantity: line.quantity,
-                unit_price: Minor(row.price),
-            });
-        }
-        Ok(pricing::price(&lines, &shipping, self.tax_rate)?)
-    }
-}
-
 enum Written {
     Accepted(Value),
     Replayed { status: u16, body: Value },
@@ -199,7 +108,7 @@ async fn write(
     s: &Submission<'_>,
     priced: &PricedCheckout,
 ) -> Result<Written, ApiError> {
-    let request = &s.request;
+    let request = &s.request.cart;
     let checkout_id = new_checkout_id();
     let numbers: Vec<String> = priced.orders.iter().map(|_| new_order_number()).collect();
     // The database keeps microseconds: the answer must show the time a later read shows.
@@ -264,7 +173,7 @@ async fn write(
         "total": priced.total.0,
         "customer": request.customer,
         "shipping_address": request.shipping_address,
-        "payment_method": request.payment_method,
+        "payment_method": s.request.payment_method,
     }))
     .bind(Value::Array(orders))
     .bind(Value::Array(lines))
@@ -290,7 +199,7 @@ async fn write(
                 body: stored.body,
             })
         }
-        Err(err) => refusal(err, request).map(|()| Written::CatalogChanged),
+        Err(err) => refusal(err, &s.request).map(|()| Written::CatalogChanged),
     }
 }
 
@@ -325,6 +234,7 @@ fn refusal(err: sqlx::Error, request: &CheckoutRequest) -> Result<(), ApiError> 
                 ))
             })?;
             let requested = request
+                .cart
                 .lines
                 .get(short.index)
                 .map_or(0, |l| i64::from(l.quantity));
@@ -350,7 +260,7 @@ fn answer(
     actor: &str,
     at: DateTime<Utc>,
 ) -> Result<CheckoutView, ApiError> {
-    let request = &s.request;
+    let request = &s.request.cart;
     let entry = |order_number: Option<&String>, to: &str| HistoryEntry {
         order_number: order_number.cloned(),
         from: None,
@@ -379,16 +289,8 @@ fn answer(
                 items: order
                     .lines
                     .iter()
-                    .map(|l| {
-                        Ok(ItemView {
-                            sku: l.sku.clone(),
-                            title: l.title.clone(),
-                            quantity: l.quantity,
-                            unit_price: l.unit_price,
-                            line_total: l.line_total()?,
-                        })
-                    })
-                    .collect::<Result<_, ApiError>>()?,
+                    .map(ItemView::priced)
+                    .collect::<Result<_, _>>()?,
                 store_order_number: None,
                 tracking_number: None,
                 carrier: None,

@@ -1,8 +1,11 @@
 //! What `GET /v1/checkouts/{id}` and `GET /v1/orders/{number}` show, read in one place so
 //! the 202 of a submission and every later read agree field for field.
 
+use std::collections::HashMap;
+
 use cartwright_shared::api_keys::Role;
-use cartwright_shared::money::Minor;
+use cartwright_shared::money::{Minor, Overflow};
+use cartwright_shared::pricing::PricedLine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -101,6 +104,19 @@ pub struct ItemView {
     pub quantity: i32,
     pub unit_price: Minor,
     pub line_total: Minor,
+}
+
+impl ItemView {
+    /// A line as just priced: what a quote shows and a new checkout records.
+    pub fn priced(line: &PricedLine) -> Result<Self, Overflow> {
+        Ok(Self {
+            sku: line.sku.clone(),
+            title: line.title.clone(),
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            line_total: line.line_total()?,
+        })
+    }
 }
 
 /// One `status_history` row, as ops see it.
@@ -300,6 +316,48 @@ pub async fn order(
     let mut view = order_view(row, items, Some(History::for_reader(history, reader)));
     view.retailer_charge = charge;
     Ok(Some((principal, view)))
+}
+
+/// The given orders in the given order, each with its lines and its history, as their
+/// storefront sees them (the customer's order listing): the customer's history, no
+/// retailer charge. Three statements whatever the number of orders; an unknown number
+/// is left out.
+pub async fn storefront_orders(
+    conn: &mut PgConnection,
+    numbers: &[String],
+) -> sqlx::Result<Vec<OrderView>> {
+    let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE number = ANY($1)"
+    )))
+    .bind(numbers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows: HashMap<String, OrderRow> =
+        rows.into_iter().map(|r| (r.number.clone(), r)).collect();
+    let mut items = items_of(conn, numbers).await?;
+    let history: Vec<HistoryEntry> = sqlx::query_as(
+        "SELECT order_number, from_status AS from, to_status AS to, actor, reason, at
+         FROM status_history WHERE order_number = ANY($1) ORDER BY id",
+    )
+    .bind(numbers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut history_of: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+    for entry in history {
+        if let Some(number) = entry.order_number.clone() {
+            history_of.entry(number).or_default().push(entry);
+        }
+    }
+    Ok(numbers
+        .iter()
+        .filter_map(|number| {
+            let row = rows.remove(number)?;
+            let own = take_items(&mut items, number);
+            let history = history_of.remove(number).unwrap_or_default();
+            let history = History::for_reader(history, Reader::Storefront);
+            Some(order_view(row, own, Some(history)))
+        })
+        .collect())
 }
 
 async fn payment_of(conn: &mut PgConnection, checkout_id: &str) -> sqlx::Result<PaymentView> {

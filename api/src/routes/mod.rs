@@ -13,6 +13,7 @@ pub(crate) mod ops_placements;
 mod ops_refunds;
 mod ops_stores;
 mod orders;
+mod quotes;
 mod stripe_webhooks;
 
 use axum::Router;
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::spec))
         .route("/v1/checkouts", post(checkouts::create))
         .route("/v1/checkouts/{id}", get(checkouts::show))
+        .route("/v1/quotes", post(quotes::create))
+        .route("/v1/orders", get(orders::list))
         .route("/v1/orders/{number}", get(orders::show))
         .route("/v1/catalog", get(catalog::list))
         .route("/v1/ops/stores", get(ops_stores::list))

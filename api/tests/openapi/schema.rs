@@ -164,6 +164,7 @@ async fn request_schemas_accept_what_the_api_accepts_and_refuse_what_it_refuses(
     let app = TestApp::spawn().await;
     let spec = spec();
     let checkout = request_schema(&spec, "post", "/v1/checkouts");
+    let quote = request_schema(&spec, "post", "/v1/quotes");
     let store = request_schema(&spec, "put", "/v1/ops/stores/{id}");
     let sku = request_schema(&spec, "put", "/v1/ops/catalog/{sku}");
     let with = |mutate: &dyn Fn(&mut Value)| {
@@ -285,6 +286,40 @@ async fn request_schemas_accept_what_the_api_accepts_and_refuse_what_it_refuses(
             "/v1/checkouts",
             checkout,
             with(&|b| b["customer"]["email"] = json!(42)),
+            false,
+        ),
+        ("POST", "/v1/quotes", quote, demo_checkout(), true),
+        (
+            "POST",
+            "/v1/quotes",
+            quote,
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("payment_method");
+                b["customer"]["reference"] = json!("cus_1");
+            }),
+            true,
+        ),
+        (
+            "POST",
+            "/v1/quotes",
+            quote,
+            with(&|b| b["customer"]["reference"] = json!("x".repeat(129))),
+            false,
+        ),
+        (
+            "POST",
+            "/v1/quotes",
+            quote,
+            with(&|b| b["items"][0]["quantity"] = json!(100)),
+            false,
+        ),
+        (
+            "POST",
+            "/v1/quotes",
+            quote,
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("currency");
+            }),
             false,
         ),
         (
@@ -484,6 +519,29 @@ async fn responses_fit_the_documented_schemas() {
     .await;
     assert_eq!(b["retailer_charge"]["difference"], "9.99", "{b}");
     expect("get", "/v1/orders/{number}", 200, s, &b);
+    let (s, b) = send(
+        c.get(app.url("/v1/orders?email=jane%40example.com&limit=1"))
+            .bearer_auth(sf),
+    )
+    .await;
+    assert!(b["next_cursor"].is_string(), "{b}");
+    expect("get", "/v1/orders", 200, s, &b);
+    let (s, b) = send(
+        c.get(app.url("/v1/orders?customer=cus_1&cursor=x"))
+            .bearer_auth(sf),
+    )
+    .await;
+    expect("get", "/v1/orders", 400, s, &b);
+    let (s, b) = send(c.get(app.url("/v1/orders?customer=cus_1")).bearer_auth(ops)).await;
+    expect("get", "/v1/orders", 403, s, &b);
+    let mut short = demo_checkout();
+    short["items"][1]["quantity"] = json!(99);
+    let (s, b) = send(c.post(app.url("/v1/quotes")).bearer_auth(sf).json(&short)).await;
+    assert_eq!(b["in_stock"], false, "{b}");
+    expect("post", "/v1/quotes", 200, s, &b);
+    short["items"][0]["sku"] = json!("NOPE-1");
+    let (s, b) = send(c.post(app.url("/v1/quotes")).bearer_auth(sf).json(&short)).await;
+    expect("post", "/v1/quotes", 422, s, &b);
     let (s, b) = send(c.get(app.url("/v1/catalog")).bearer_auth(sf)).await;
     expect("get", "/v1/catalog", 200, s, &b);
     let (s, b) = send(
