@@ -357,14 +357,15 @@ impl Step {
         if self.optional_if_absent
             && matches!(
                 self.action,
-                Action::Open { .. } | Action::EnterFrame { .. } | Action::LeaveFrame {}
+                Action::Open { .. }
+                    | Action::EnterFrame { .. }
+                    | Action::LeaveFrame {}
+                    | Action::CheckPrice { .. }
             )
         {
-            // A skipped enter_frame would run the frame's steps on the page around it.
-            return Err(
-                "optional_if_absent is for steps on an element (fill, select, click, check_price, press)"
-                    .into(),
-            );
+            // A skipped enter_frame would run the frame's steps on the page around it, and
+            // a skipped price check would buy at whatever price the page asks.
+            return Err("optional_if_absent is for fill, select, click and press steps".into());
         }
         if let Some(ms) = self.timeout_ms
             && !(1..=MAX_TIMEOUT_MS).contains(&ms)
