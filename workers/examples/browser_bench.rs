@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cartwright_workers::placement_browser::chromedriver::Chromedriver;
 use cartwright_workers::placement_browser::driver::Pool;
-use cartwright_workers::placement_browser::execute::{self, Job, Line};
+use cartwright_workers::placement_browser::execute::{self, Job, Line, StepLog};
 use cartwright_workers::placement_browser::recipe::Recipe;
 use cartwright_workers::placement_browser::{BrowserConfig, recipe};
 use clap::Parser;
@@ -53,9 +53,12 @@ impl Bench {
             base_url: &base,
             lines: &lines,
             address: &self.address,
+            // The demo catalog's currency.
+            currency: "usd",
             // stores.price_tolerance_bps's default: the bench reads no database.
             price_tolerance_bps: 200,
             step_timeout: self.step_timeout,
+            log: StepLog::default(),
         };
         let client = lease.session.client.clone();
         let result = async {

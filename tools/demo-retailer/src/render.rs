@@ -21,6 +21,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "nordwind/product.html",
     "nordwind/cart.html",
     "nordwind/checkout.html",
+    "nordwind/address_frame.html",
     "nordwind/confirmation.html",
     "nordwind/sign_in.html",
     "nordwind/message.html",

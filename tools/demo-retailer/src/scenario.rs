@@ -20,10 +20,15 @@ pub enum Scenario {
     ErrorAfterSubmit,
     SignInWall,
     Surcharge,
+    SalePrice,
+    TotalWithItemCount,
+    ConsentBanner,
+    ScriptRendered,
+    FramedAddress,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Captcha,
         Scenario::OutOfStock,
         Scenario::PriceChange,
@@ -32,6 +37,11 @@ impl Scenario {
         Scenario::ErrorAfterSubmit,
         Scenario::SignInWall,
         Scenario::Surcharge,
+        Scenario::SalePrice,
+        Scenario::TotalWithItemCount,
+        Scenario::ConsentBanner,
+        Scenario::ScriptRendered,
+        Scenario::FramedAddress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +54,11 @@ impl Scenario {
             Scenario::ErrorAfterSubmit => "error_after_submit",
             Scenario::SignInWall => "sign_in_wall",
             Scenario::Surcharge => "surcharge",
+            Scenario::SalePrice => "sale_price",
+            Scenario::TotalWithItemCount => "total_with_item_count",
+            Scenario::ConsentBanner => "consent_banner",
+            Scenario::ScriptRendered => "script_rendered",
+            Scenario::FramedAddress => "framed_address",
         }
     }
 

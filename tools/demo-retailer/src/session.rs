@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use uuid::Uuid;
 
+use crate::address::Address;
 use crate::catalog::Store;
 use crate::scenario::Scenario;
 
@@ -24,6 +25,8 @@ pub struct Session {
     pub lines: Vec<CartLine>,
     /// Rackhouse: the shopper passed the "continue as guest" step.
     pub guest: bool,
+    /// Nordwind with `framed_address`: the address saved by the checkout's address frame.
+    pub address: Option<Address>,
 }
 
 impl Session {
@@ -73,6 +76,17 @@ pub fn read_cookie(headers: &HeaderMap, store: Store) -> Option<Uuid> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .and_then(|(_, v)| Uuid::parse_str(v).ok())
+}
+
+/// Whether the browser accepted Nordwind's consent banner (`nw_consent`, set by the
+/// banner's script, so a second product page shows no banner).
+pub fn has_consented(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim() == "nw_consent=yes")
 }
 
 /// The `Set-Cookie` value that keeps this session for the store's pages only.

@@ -16,6 +16,8 @@ pub struct OrderToPlace {
     pub store_id: String,
     pub status: String,
     pub website_url: Option<String>,
+    /// Lower-case ISO code: what the retailer's prices and total must be in.
+    pub currency: String,
     /// The store's `price_tolerance_bps`: how far above a line's unit price the page's
     /// price may be.
     pub price_tolerance_bps: i32,
@@ -25,7 +27,7 @@ pub struct OrderToPlace {
 
 pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<OrderToPlace>> {
     let Some(row) = sqlx::query(
-        "SELECT o.number, o.checkout_id, o.store_id, o.status, s.website_url, s.price_tolerance_bps,
+        "SELECT o.number, o.checkout_id, o.store_id, o.status, o.currency, s.website_url, s.price_tolerance_bps,
                 c.shipping_address
          FROM orders o JOIN stores s ON s.id = o.store_id JOIN checkouts c ON c.id = o.checkout_id
          WHERE o.number = $1",
@@ -71,6 +73,7 @@ pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<Orde
         store_id: row.get("store_id"),
         status: row.get("status"),
         website_url: row.get("website_url"),
+        currency: row.get("currency"),
         price_tolerance_bps: row.get("price_tolerance_bps"),
         lines,
         address,

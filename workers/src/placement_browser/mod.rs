@@ -10,27 +10,28 @@ pub mod chromedriver;
 pub mod config;
 pub mod driver;
 pub mod execute;
+pub mod money_text;
+mod outcome;
 pub mod recipe;
+mod steps;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cartwright_shared::outbox;
-use cartwright_shared::placement::tolerance;
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{self, Context, Handler, HandlerError};
 use cartwright_shared::queue::work_queues::{self, WorkQueue};
-use cartwright_shared::status::{self, Transition, order};
-use serde::{Deserialize, Serialize};
+use cartwright_shared::status::order;
+use serde::Deserialize;
 
 use crate::context::WorkerContext;
-use attempts::{Finish, OrderToPlace, Submit};
+use attempts::{OrderToPlace, Submit};
 use chromedriver::Chromedriver;
 pub use config::BrowserConfig;
 use driver::{Pool, Stats};
-use execute::{Evidence, Job, Placed, Stop};
+use execute::{Evidence, Job, Placed, StepLog, Stop};
 use recipe::Recipe;
 
 /// Who the audit trail names for this worker's changes.
@@ -41,23 +42,6 @@ struct AutomatedPlacement {
     checkout_id: String,
     order_number: String,
     store_id: String,
-}
-
-#[derive(Serialize)]
-struct ManualPlacement<'a> {
-    checkout_id: &'a str,
-    order_number: &'a str,
-    store_id: &'a str,
-    reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct OrderPlaced<'a> {
-    checkout_id: &'a str,
-    order_number: &'a str,
-    store_id: &'a str,
-    store_order_number: &'a str,
-    total_paid: i64,
 }
 
 #[derive(Clone)]
@@ -227,8 +211,10 @@ impl Handler for BrowserPlacement {
             base_url: &base_url,
             lines: &order.lines,
             address: &order.address,
+            currency: &order.currency,
             price_tolerance_bps: order.price_tolerance_bps,
             step_timeout: self.inner.config.step_timeout,
+            log: StepLog::default(),
         };
         let lease = match self.inner.pool.acquire(&order.store_id).await {
             Ok(lease) => lease,
@@ -265,7 +251,7 @@ impl Handler for BrowserPlacement {
             "failure"
         };
         let dir = self.inner.config.evidence_dir.join(&order.number);
-        let evidence = execute::keep_evidence(&client, &dir, attempt, stage).await;
+        let evidence = execute::keep_evidence(&client, &dir, attempt, stage, &run.log).await;
         self.inner
             .pool
             .release(&order.store_id, lease, matches!(outcome, Ending::Placed(_)))
@@ -277,193 +263,6 @@ impl Handler for BrowserPlacement {
             }
             outcome => self.resolve(ctx, &order, attempt, outcome, evidence).await,
         }
-    }
-}
-
-impl BrowserPlacement {
-    /// A failure before the final click: another delivery later, or, on the last one,
-    /// the manual queue.
-    async fn retry_or_manual(
-        &self,
-        ctx: &mut Context,
-        message: &Envelope,
-        order: &OrderToPlace,
-        attempt: i64,
-        stop: Stop,
-        evidence: Evidence,
-    ) -> Result<(), HandlerError> {
-        let Stop::Transient(error) = &stop else {
-            return self
-                .resolve(ctx, order, attempt, Ending::Stopped(stop), evidence)
-                .await;
-        };
-        if message.attempt + 1 < self.inner.max_attempts {
-            let mut conn = ctx.pool().acquire().await?;
-            attempts::finish(
-                &mut conn,
-                attempt,
-                Finish {
-                    state: "abandoned",
-                    reason: None,
-                    error: Some(error),
-                    store_order_number: None,
-                    store_total: None,
-                    evidence: &evidence,
-                },
-            )
-            .await?;
-            return Err(HandlerError::Transient(anyhow::anyhow!("{error}")));
-        }
-        let stop = Stop::Refused {
-            reason: "automation_failed",
-            detail: format!("{} tries failed; the last: {error}", message.attempt + 1),
-        };
-        self.resolve(ctx, order, attempt, Ending::Stopped(stop), evidence)
-            .await
-    }
-
-    /// Writes the attempt's end, the order's new status, its audit row and the event,
-    /// in one transaction.
-    async fn resolve(
-        &self,
-        ctx: &mut Context,
-        order: &OrderToPlace,
-        attempt: i64,
-        outcome: Ending,
-        evidence: Evidence,
-    ) -> Result<(), HandlerError> {
-        let mut tx = ctx.begin().await?;
-        // The order's row first, then the attempt's: the capture-deadline guard takes
-        // them in that order too, so the two never deadlock.
-        sqlx::query("SELECT 1 FROM orders WHERE number = $1 FOR UPDATE")
-            .bind(&order.number)
-            .execute(&mut *tx)
-            .await?;
-        let (state, to, reason, error, placed) = match &outcome {
-            Ending::Placed(placed) => ("placed", order::PLACED, None, None, Some(placed)),
-            Ending::Withdrawn(why) => {
-                tracing::info!(order = %order.number, why = %why, "not clicking the final button");
-                attempts::finish(
-                    &mut tx,
-                    attempt,
-                    Finish {
-                        state: "abandoned",
-                        reason: None,
-                        error: Some(why),
-                        store_order_number: None,
-                        store_total: None,
-                        evidence: &evidence,
-                    },
-                )
-                .await?;
-                ctx.commit(tx).await?;
-                return Ok(());
-            }
-            Ending::Stopped(Stop::Uncertain(detail)) => (
-                "needs_verification",
-                order::NEEDS_VERIFICATION,
-                Some("needs_verification"),
-                Some(detail.as_str()),
-                None,
-            ),
-            Ending::Stopped(Stop::Refused { reason, detail }) => (
-                "abandoned",
-                order::AWAITING_MANUAL,
-                Some(*reason),
-                Some(detail.as_str()),
-                None,
-            ),
-            Ending::Stopped(Stop::Transient(detail)) => (
-                "abandoned",
-                order::AWAITING_MANUAL,
-                Some("automation_failed"),
-                Some(detail.as_str()),
-                None,
-            ),
-        };
-        attempts::finish(
-            &mut tx,
-            attempt,
-            Finish {
-                state,
-                reason,
-                error,
-                store_order_number: placed.map(|p| p.store_order_number.as_str()),
-                store_total: placed.map(|p| p.total),
-                evidence: &evidence,
-            },
-        )
-        .await?;
-        let moved = sqlx::query(
-            "UPDATE orders SET status = $2, store_order_number = COALESCE($3, store_order_number),
-                    updated_at = now()
-             WHERE number = $1 AND status = $4",
-        )
-        .bind(&order.number)
-        .bind(to)
-        .bind(placed.map(|p| p.store_order_number.as_str()))
-        .bind(order::PLACING)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 1 {
-            status::record(
-                &mut tx,
-                Transition {
-                    checkout_id: &order.checkout_id,
-                    order_number: Some(&order.number),
-                    from: Some(order::PLACING),
-                    to,
-                    actor: ACTOR,
-                    reason: reason.or(Some("placed by the browser worker")),
-                },
-            )
-            .await?;
-            match placed {
-                Some(p) => {
-                    tolerance::record_total_paid(
-                        &mut tx,
-                        &order.checkout_id,
-                        &order.number,
-                        p.total,
-                        ACTOR,
-                    )
-                    .await?;
-                    outbox::enqueue(
-                        &mut tx,
-                        "order.placed",
-                        &order.checkout_id,
-                        &OrderPlaced {
-                            checkout_id: &order.checkout_id,
-                            order_number: &order.number,
-                            store_id: &order.store_id,
-                            store_order_number: &p.store_order_number,
-                            total_paid: p.total,
-                        },
-                    )
-                    .await?;
-                }
-                None => {
-                    outbox::enqueue(
-                        &mut tx,
-                        "order.manual_placement",
-                        &order.checkout_id,
-                        &ManualPlacement {
-                            checkout_id: &order.checkout_id,
-                            order_number: &order.number,
-                            store_id: &order.store_id,
-                            reason: reason.unwrap_or("automation_failed"),
-                        },
-                    )
-                    .await?;
-                }
-            }
-        } else {
-            tracing::warn!(order = %order.number, "the order left `placing` meanwhile; attempt recorded only");
-        }
-        ctx.commit(tx).await?;
-        tracing::info!(order = %order.number, outcome = state, reason = ?reason, "automated placement finished");
-        Ok(())
     }
 }
 

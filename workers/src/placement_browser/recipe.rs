@@ -42,9 +42,33 @@ pub struct Detectors {
     pub out_of_stock: Vec<String>,
 }
 
+/// One step: what it does, and when it may be skipped or wait longer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Step {
+    #[serde(flatten)]
+    pub action: Action,
+    /// The step's element may not be there (a consent banner shown on the first visit
+    /// only, a newsletter modal): when it does not appear within the step's wait, the
+    /// step is skipped and the skip written to the attempt's step log.
+    #[serde(default)]
+    pub optional_if_absent: bool,
+    /// How long the step's elements may take to appear (and `wait_for_gone`'s to go),
+    /// for pages a script renders late. Default: [`ELEMENT_WAIT_MS`].
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// How long a required element may take to appear on a loaded page when the step does
+/// not say (`timeout_ms`): server-rendered pages have it at load or never.
+pub const ELEMENT_WAIT_MS: u64 = 2_000;
+
+/// The longest `timeout_ms` a step may ask for; the whole order is bounded anyway
+/// (`BROWSER_ORDER_TIMEOUT_SECS`).
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Step {
+pub enum Action {
     /// Navigate to base URL + `path`; `wait_for` must then be on the page.
     Open { path: String, wait_for: String },
     /// Type `value` into an input (cleared first). `optional`: skip when the value is
@@ -57,15 +81,67 @@ pub enum Step {
     },
     /// Choose the `<option>` with this value.
     Select { selector: String, value: String },
-    /// Click; `wait_for` (if given) must then be on the page.
+    /// Click; `wait_for` (if given) must then be on the page, and `wait_for_gone` (an
+    /// overlay fading out) must have left it.
     Click {
         selector: String,
         #[serde(default)]
         wait_for: Option<String>,
+        #[serde(default)]
+        wait_for_gone: Option<String>,
     },
-    /// Read the price (integer cents) from `attribute` of `selector` and compare it
-    /// with the order line's unit price.
-    CheckPrice { selector: String, attribute: String },
+    /// Read the price at `selector` (its text, or `attribute`) and compare it with the
+    /// order line's unit price.
+    CheckPrice {
+        selector: String,
+        #[serde(default)]
+        attribute: Option<String>,
+        #[serde(default)]
+        format: Option<AmountFormat>,
+    },
+    /// Continue inside the `<iframe>` at `selector` (an embedded address or card form).
+    EnterFrame { selector: String },
+    /// Back to the page (or frame) around the current frame.
+    LeaveFrame {},
+    /// Press `key` in the element at `selector`; `wait_for` (if given) must then be on
+    /// the page (or in the frame).
+    Press {
+        selector: String,
+        key: Key,
+        #[serde(default)]
+        wait_for: Option<String>,
+    },
+}
+
+/// How an amount is written where the recipe reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountFormat {
+    /// An integer count of minor units (`data-price-cents="8999"`): the default when an
+    /// attribute is read, as recipes written before text prices do.
+    MinorUnits,
+    /// As the shop shows it (`$1,234.56`, `1.234,56 €`; see `money_text`): the default
+    /// for an element's text.
+    Money,
+}
+
+impl AmountFormat {
+    /// The format of an amount read from `attribute` (or the text, without one).
+    pub fn of(attribute: Option<&str>, format: Option<AmountFormat>) -> AmountFormat {
+        format.unwrap_or(match attribute {
+            Some(_) => AmountFormat::MinorUnits,
+            None => AmountFormat::Money,
+        })
+    }
+}
+
+/// Keys a `press` step may send. Enter submits forms, so the worker refuses it in the
+/// final button's form (the click must stay the only way the order is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Key {
+    Enter,
+    Tab,
+    Escape,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,9 +156,12 @@ pub struct PlaceOrder {
     pub error: Vec<String>,
     /// The retailer's order number: text of this element.
     pub order_number: String,
-    /// The total: integer cents in `total_attribute` of `total`.
+    /// The total charged: the text of `total`, or its `total_attribute`.
     pub total: String,
-    pub total_attribute: String,
+    #[serde(default)]
+    pub total_attribute: Option<String>,
+    #[serde(default)]
+    pub total_format: Option<AmountFormat>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,8 +222,13 @@ impl Recipe {
                         return Err(format!("{list}[{i}]: empty selector"));
                     }
                 }
+                step.check().map_err(|e| format!("{list}[{i}]: {e}"))?;
             }
+            check_frames(steps).map_err(|e| format!("{list}{e}"))?;
         }
+        let place = &self.place_order;
+        check_amount(place.total_attribute.as_deref(), place.total_format)
+            .map_err(|e| format!("place_order: total_{e}"))?;
         Ok(())
     }
 
@@ -198,28 +282,137 @@ impl Recipe {
     }
 }
 
+impl Action {
+    /// The element the step acts on, which must be there (or, for a step
+    /// `optional_if_absent`, makes it apply).
+    pub fn element(&self) -> Option<&str> {
+        match self {
+            Action::Fill { selector, .. }
+            | Action::Select { selector, .. }
+            | Action::Click { selector, .. }
+            | Action::CheckPrice { selector, .. }
+            | Action::EnterFrame { selector }
+            | Action::Press { selector, .. } => Some(selector),
+            Action::Open { .. } | Action::LeaveFrame {} => None,
+        }
+    }
+
+    /// The step in a few words, for the step log.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Open { path, .. } => format!("open {path}"),
+            Action::Fill { selector, .. } => format!("fill {selector}"),
+            Action::Select { selector, .. } => format!("select {selector}"),
+            Action::Click { selector, .. } => format!("click {selector}"),
+            Action::CheckPrice { selector, .. } => format!("check_price {selector}"),
+            Action::EnterFrame { selector } => format!("enter_frame {selector}"),
+            Action::LeaveFrame {} => "leave_frame".into(),
+            Action::Press { selector, key, .. } => format!("press {key:?} in {selector}"),
+        }
+    }
+}
+
 impl Step {
     fn texts(&self) -> Vec<&str> {
-        match self {
-            Step::Open { path, .. } => vec![path],
-            Step::Fill { value, .. } | Step::Select { value, .. } => vec![value],
-            Step::Click { .. } | Step::CheckPrice { .. } => vec![],
+        match &self.action {
+            Action::Open { path, .. } => vec![path],
+            Action::Fill { value, .. } | Action::Select { value, .. } => vec![value],
+            Action::Click { .. }
+            | Action::CheckPrice { .. }
+            | Action::EnterFrame { .. }
+            | Action::LeaveFrame {}
+            | Action::Press { .. } => vec![],
         }
     }
 
     fn selectors(&self) -> Vec<&str> {
-        match self {
-            Step::Open { wait_for, .. } => vec![wait_for],
-            Step::Fill { selector, .. }
-            | Step::Select { selector, .. }
-            | Step::CheckPrice { selector, .. } => vec![selector],
-            Step::Click { selector, wait_for } => {
-                let mut v = vec![selector.as_str()];
-                v.extend(wait_for.as_deref());
-                v
-            }
+        match &self.action {
+            Action::Open { wait_for, .. } => vec![wait_for],
+            Action::Fill { selector, .. }
+            | Action::Select { selector, .. }
+            | Action::CheckPrice { selector, .. }
+            | Action::EnterFrame { selector } => vec![selector],
+            Action::Press {
+                selector, wait_for, ..
+            } => [Some(selector), wait_for.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect(),
+            Action::Click {
+                selector,
+                wait_for,
+                wait_for_gone,
+            } => [Some(selector), wait_for.as_ref(), wait_for_gone.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect(),
+            Action::LeaveFrame {} => vec![],
         }
     }
+
+    /// The step's own rules, apart from placeholders and selectors.
+    fn check(&self) -> Result<(), String> {
+        if self.optional_if_absent
+            && matches!(
+                self.action,
+                Action::Open { .. }
+                    | Action::EnterFrame { .. }
+                    | Action::LeaveFrame {}
+                    | Action::CheckPrice { .. }
+            )
+        {
+            // A skipped enter_frame would run the frame's steps on the page around it, and
+            // a skipped price check would buy at whatever price the page asks.
+            return Err("optional_if_absent is for fill, select, click and press steps".into());
+        }
+        if let Some(ms) = self.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(format!("timeout_ms {ms} is outside 1..={MAX_TIMEOUT_MS}"));
+        }
+        if let Action::CheckPrice {
+            attribute, format, ..
+        } = &self.action
+        {
+            check_amount(attribute.as_deref(), *format)?;
+        }
+        Ok(())
+    }
+}
+
+/// Integer minor units are read from an attribute; an element's text is money as shown.
+fn check_amount(attribute: Option<&str>, format: Option<AmountFormat>) -> Result<(), String> {
+    if attribute.is_none() && format == Some(AmountFormat::MinorUnits) {
+        return Err("format = \"minor_units\" needs an attribute to read".into());
+    }
+    Ok(())
+}
+
+/// Frames entered are left in the same list (item steps run once per line, and the final
+/// button is on the page), and `open` (which navigates the whole tab) is never run
+/// inside one.
+fn check_frames(steps: &[Step]) -> Result<(), String> {
+    let mut depth = 0_u32;
+    for (i, step) in steps.iter().enumerate() {
+        match step.action {
+            Action::EnterFrame { .. } => depth += 1,
+            Action::LeaveFrame {} => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("[{i}]: leave_frame outside a frame"))?
+            }
+            Action::Open { .. } if depth > 0 => {
+                return Err(format!("[{i}]: open inside a frame (leave_frame first)"));
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err(": a frame entered is not left".into());
+    }
+    Ok(())
 }
 
 /// Every `*.toml` in `dir`, by store id. Two recipes for one store is an error.
@@ -307,5 +500,65 @@ mod tests {
         let bad = text.replace("{line1}", "{street}");
         let err = Recipe::parse("x.toml", &bad).unwrap_err();
         assert!(err.to_string().contains("{street}"), "{err}");
+    }
+
+    #[test]
+    fn the_test_recipes_for_text_prices_banners_and_frames_load() {
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/placement_browser/recipes");
+        for name in ["text-prices", "framed-address"] {
+            let recipes = load_dir(&fixtures.join(name)).expect(name);
+            assert!(recipes.contains_key("nordwind"), "{name}");
+        }
+    }
+
+    /// Each rule, broken once in an otherwise valid recipe, names the step and the problem.
+    #[test]
+    fn step_rules_are_checked_at_load() {
+        let text = std::fs::read_to_string(stores_dir().join("nordwind.toml")).unwrap();
+        let with = |steps: &str| format!("{text}\n{steps}");
+        for (steps, problem) in [
+            (
+                "[[checkout_steps]]\naction = \"click\"\nselector = \"#x\"\nwait_for_gon = \"#y\"\n",
+                "wait_for_gon",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"enter_frame\"\nselector = \"#f\"\noptional_if_absent = true\n[[checkout_steps]]\naction = \"leave_frame\"\n",
+                "optional_if_absent",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"enter_frame\"\nselector = \"#f\"\n",
+                "not left",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"leave_frame\"\n",
+                "outside a frame",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"check_price\"\nselector = \"#p\"\nformat = \"minor_units\"\n",
+                "needs an attribute",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"press\"\nselector = \"#p\"\nkey = \"Space\"\n",
+                "Space",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"click\"\nselector = \"#p\"\ntimeout_ms = 0\n",
+                "timeout_ms 0",
+            ),
+        ] {
+            let err = Recipe::parse("x.toml", &with(steps))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{problem}: {err}");
+        }
+        let framed_open = text.replace(
+            "[[checkout_steps]]\naction = \"open\"",
+            "[[checkout_steps]]\naction = \"enter_frame\"\nselector = \"#f\"\n[[checkout_steps]]\naction = \"open\"",
+        );
+        let err = Recipe::parse("x.toml", &framed_open)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("open inside a frame"), "{err}");
     }
 }

@@ -71,6 +71,7 @@ fn page(
         errors,
         action,
         captcha => cart.scenarios.has(Scenario::Captcha),
+        framed_address => cart.scenarios.has(Scenario::FramedAddress),
     };
     state
         .templates
@@ -124,7 +125,15 @@ pub async fn place(
     }
     let card_reference = form.card_reference.trim().to_owned();
     let mut errors = Vec::new();
-    let address = form.address().validate().map_err(|e| errors.extend(e)).ok();
+    let address = if cart.scenarios.has(Scenario::FramedAddress) {
+        let saved = state.session(session).address;
+        if saved.is_none() {
+            errors.push("Please save your shipping address.".to_owned());
+        }
+        saved
+    } else {
+        form.address().validate().map_err(|e| errors.extend(e)).ok()
+    };
     if card_reference.is_empty() {
         errors.push("Company card reference is required.".to_owned());
     }
@@ -168,9 +177,15 @@ pub async fn confirmation(State(state): State<AppState>, Path(number): Path<Stri
     let Some(order) = state.orders().find(STORE, &number).cloned() else {
         return super::not_found(&state);
     };
+    // `total_with_item_count`: the total's element also counts the items, as some shops'
+    // confirmations do ("$185.97 (3 items)").
+    let item_count = order
+        .scenarios
+        .contains(&Scenario::TotalWithItemCount)
+        .then(|| order.items.iter().map(|i| i.quantity).sum::<u32>());
     state.templates.page(
         StatusCode::OK,
         "nordwind/confirmation.html",
-        context! { order },
+        context! { order, item_count },
     )
 }

@@ -1,5 +1,6 @@
 //! Nordwind Outfitters: a classic multi-page shop keyed by SKU, under `/nordwind`.
 
+mod address_frame;
 mod cart;
 mod checkout;
 mod layout;
@@ -27,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/nordwind/checkout",
             get(checkout::show).post(checkout::place),
+        )
+        .route(
+            address_frame::PATH,
+            get(address_frame::show).post(address_frame::save),
         )
         .route("/nordwind/order/{number}", get(checkout::confirmation))
         .route(

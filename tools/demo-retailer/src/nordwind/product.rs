@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{STORE, layout};
 use crate::cart;
 use crate::catalog::{self, Product};
+use crate::money;
 use crate::render::PageResult;
 use crate::scenario::{self, RequestScenario, Scenario, Scenarios};
 use crate::session;
@@ -26,6 +27,7 @@ pub async fn home(State(state): State<AppState>) -> PageResult {
 pub async fn show(
     State(state): State<AppState>,
     Path(sku): Path<String>,
+    headers: HeaderMap,
     RequestScenario(request): RequestScenario,
 ) -> PageResult {
     let Some(product) = catalog::by_product_id(STORE, &sku) else {
@@ -33,7 +35,19 @@ pub async fn show(
     };
     let scenarios = state.product_scenarios(STORE, product.sku, request);
     state.pause_if_slow(&scenarios).await;
-    page(&state, StatusCode::OK, product, &scenarios, request, None)
+    let first_visit = !session::has_consented(&headers);
+    let shown = Shown {
+        consent: first_visit && scenarios.has(Scenario::ConsentBanner),
+        error: None,
+    };
+    page(&state, StatusCode::OK, product, &scenarios, request, shown)
+}
+
+/// What the product page shows besides the product: the consent overlay (a first visit
+/// with `consent_banner` on), or why the add-to-cart was refused.
+struct Shown {
+    consent: bool,
+    error: Option<String>,
 }
 
 fn page(
@@ -42,15 +56,19 @@ fn page(
     product: &'static Product,
     scenarios: &Scenarios,
     request: Option<Scenario>,
-    error: Option<String>,
+    shown: Shown,
 ) -> PageResult {
+    let price_cents = cart::unit_price(product, scenarios);
     let context = context! {
         layout => layout::for_scenarios(scenarios),
         product,
-        price_cents => cart::unit_price(product, scenarios),
+        price_cents,
+        was_cents => scenarios.has(Scenario::SalePrice).then(|| money::raised(price_cents)),
         sold_out => scenarios.has(Scenario::OutOfStock),
+        script_rendered => scenarios.has(Scenario::ScriptRendered),
+        consent => shown.consent,
         scenario => request.map(Scenario::as_str),
-        error,
+        error => shown.error,
     };
     state
         .templates
@@ -99,7 +117,10 @@ pub async fn add(
             product,
             &scenarios,
             request,
-            Some(refusal.message),
+            Shown {
+                consent: false,
+                error: Some(refusal.message),
+            },
         ),
     }
 }
