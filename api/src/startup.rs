@@ -29,8 +29,7 @@ impl Application {
     /// Connects, migrates and binds. The API applies migrations at start so a new
     /// release never serves against an old schema.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect(&config.database).await?;
-        db::migrate(&pool).await?;
+        let pool = db::connect_and_migrate(&config.database).await?;
         Self::with_pool(config, pool).await
     }
 

@@ -52,10 +52,9 @@ async fn main() -> anyhow::Result<()> {
     let worker = Cli::parse().worker;
     tracing::info!("starting");
     let config = Config::from_env()?;
-    let pool = db::connect(&config.database)
+    let pool = db::connect_and_migrate(&config.database)
         .await
-        .context("connecting to the database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+        .context("connecting to the database and applying migrations")?;
     prometheus::serve(config.broker.workers_metrics_bind)
         .context("serving /metrics (WORKERS_METRICS_BIND)")?;
     let ctx = WorkerContext {

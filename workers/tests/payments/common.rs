@@ -122,6 +122,18 @@ impl World {
         (checkout["id"].as_str().expect("id").to_owned(), orders)
     }
 
+    /// Locks the checkout's row until the transaction ends: a payment job's Stripe call
+    /// goes through, and its commit waits behind the lock.
+    pub async fn hold_checkout(&self, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.env.app.pool.begin().await.expect("begin");
+        sqlx::query("SELECT id FROM checkouts WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .expect("the checkout's row lock");
+        tx
+    }
+
     pub async fn checkout(&self, id: &str) -> Value {
         let app = &self.env.app;
         app.client

@@ -1,6 +1,7 @@
 //! The real `cartwright-workers payments` process, SIGKILLed after Stripe authorized the
 //! payment and before its transaction committed: the next process retries with the same
-//! idempotency key, Stripe replays its answer, and the customer is charged once.
+//! idempotency key, Stripe replays its answer, and the customer is charged once. And a
+//! worker process started while its database is away, which waits for it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -47,12 +48,7 @@ async fn a_payment_worker_killed_between_stripe_and_its_commit_charges_once() {
     let (id, _) = world.submit("pm_card_visa").await;
     // Hold the checkout row: the worker's commit transaction waits behind this lock,
     // after its Stripe call has gone through.
-    let mut blocker = world.env.app.pool.begin().await.unwrap();
-    sqlx::query("SELECT id FROM checkouts WHERE id = $1 FOR UPDATE")
-        .bind(&id)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = world.hold_checkout(&id).await;
     world.env.spawn_relay();
     let mut doomed = spawn_worker(&world);
     eventually(WAIT, "Stripe to authorize the payment", || async {
@@ -84,4 +80,75 @@ async fn a_payment_worker_killed_between_stripe_and_its_commit_charges_once() {
         1
     );
     world.env.stop().await;
+}
+
+/// A free port on the loopback address, closed again for the test to use.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A process restarted while PostgreSQL restarts (a supervisor's restart, a deploy)
+/// finds nothing at the database's address. It waits for it instead of exiting, since
+/// nothing would start it again: the fault drill saw a relay die so.
+#[tokio::test]
+async fn a_worker_started_while_the_database_is_away_waits_for_it() {
+    let world = World::idle().await;
+    let real = reqwest::Url::parse(&world.env.app.database_url).expect("database URL");
+    let database = format!(
+        "{}:{}",
+        real.host_str().expect("host"),
+        real.port().unwrap_or(5432)
+    );
+    let away = free_port();
+    let mut moved = real.clone();
+    moved.set_port(Some(away)).expect("port");
+    let metrics = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_cartwright-workers"))
+        .arg("relay")
+        .envs(world.env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("DATABASE_URL", moved.as_str())
+        .env("WORKERS_METRICS_BIND", format!("127.0.0.1:{metrics}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn cartwright-workers");
+    let mut worker = Worker(child);
+    let metrics_url = format!("http://127.0.0.1:{metrics}/metrics");
+    let serving = || async {
+        reqwest::get(&metrics_url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        worker.0.try_wait().expect("status").is_none(),
+        "the worker exited while the database was away"
+    );
+    assert!(!serving().await, "not started without its database");
+
+    // The database comes back at its address: a forwarder to the real server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", away))
+        .await
+        .expect("the database's address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let database = database.clone();
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(database).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    eventually(
+        WAIT,
+        "the worker to start once the database answers",
+        serving,
+    )
+    .await;
+    assert!(worker.0.try_wait().expect("status").is_none());
 }

@@ -441,12 +441,7 @@ async fn an_event_that_outruns_the_payment_job_is_parked_and_dropped_once_the_jo
     let (id, _) = world.submit("pm_card_visa").await;
     // Hold the checkout row: the payment worker's Stripe call goes through, and its
     // commit waits behind this lock while the emulator's webhook arrives.
-    let mut blocker = world.env.app.pool.begin().await.unwrap();
-    sqlx::query("SELECT id FROM checkouts WHERE id = $1 FOR UPDATE")
-        .bind(&id)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = world.hold_checkout(&id).await;
     world.env.spawn_relay();
     world.env.spawn_handler(Payments {
         stripe: world.stripe(),
