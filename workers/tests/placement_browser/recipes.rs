@@ -45,6 +45,18 @@ impl Drop for Recipes {
 }
 
 /// The last attempt's state, error, the total it read and its step log.
+/// The order settles in the manual queue for `reason`, and the retailer sold nothing
+/// (after a moment in which a stray submit would have landed).
+async fn waits_unbought_for_a_person(w: &World, number: &str, reason: &str) {
+    assert_eq!(
+        w.settled(number, Duration::from_secs(240)).await,
+        "awaiting_manual"
+    );
+    assert_eq!(w.manual_reason(number).await.as_deref(), Some(reason));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+}
+
 async fn last_attempt(w: &World, number: &str) -> (String, Option<String>, Option<i64>, String) {
     let (id, state, error, total, dir): (i64, String, Option<String>, Option<i64>, String) =
         sqlx::query_as(
@@ -111,15 +123,7 @@ async fn a_required_banner_step_stops_the_second_line_as_page_changed() {
     let number = w
         .order(json!([{"sku": "NORD-1001", "quantity": 1}, {"sku": "NORD-1006", "quantity": 1}]))
         .await;
-    assert_eq!(
-        w.settled(&number, Duration::from_secs(240)).await,
-        "awaiting_manual"
-    );
-    assert_eq!(
-        w.manual_reason(&number).await.as_deref(),
-        Some("page_changed")
-    );
-    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+    waits_unbought_for_a_person(&w, &number, "page_changed").await;
     let (_, error, _, steps) = last_attempt(&w, &number).await;
     assert!(error.is_some_and(|e| e.contains("#consent-accept")));
     assert!(
@@ -137,15 +141,7 @@ async fn a_price_text_with_two_amounts_goes_to_the_manual_queue_unbought() {
     let w = recipes.world().await;
     w.switch("nordwind", "NORD-1001", "sale_price").await;
     let number = w.order(json!([{"sku": "NORD-1001", "quantity": 1}])).await;
-    assert_eq!(
-        w.settled(&number, Duration::from_secs(240)).await,
-        "awaiting_manual"
-    );
-    assert_eq!(
-        w.manual_reason(&number).await.as_deref(),
-        Some("page_changed")
-    );
-    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+    waits_unbought_for_a_person(&w, &number, "page_changed").await;
     let (_, error, _, _) = last_attempt(&w, &number).await;
     assert!(
         error
@@ -219,16 +215,6 @@ async fn enter_in_the_order_form_is_refused_and_nothing_is_bought() {
     let recipes = Recipes::with(&recipe);
     let w = recipes.world().await;
     let number = w.order(json!([{"sku": "NORD-1006", "quantity": 1}])).await;
-    assert_eq!(
-        w.settled(&number, Duration::from_secs(240)).await,
-        "awaiting_manual"
-    );
-    assert_eq!(
-        w.manual_reason(&number).await.as_deref(),
-        Some("automation_failed")
-    );
-    // Give a stray submit time to land before counting.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(w.retailer_orders().await.is_empty(), "nothing bought");
+    waits_unbought_for_a_person(&w, &number, "automation_failed").await;
     w.stop().await;
 }
