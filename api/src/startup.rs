@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::address_limit::AddressLimit;
 use crate::broker_health::BrokerHealth;
+use crate::checkout::submit;
+use crate::checkout::writer::IntakeWriters;
 use crate::rate_limit::RateLimiter;
 use crate::state::AppState;
 use crate::{limits, request_id, routes, serve};
@@ -48,6 +50,11 @@ impl Application {
         let state = AppState {
             broker: Arc::new(BrokerHealth::new(config.broker.clone())),
             keys: Arc::default(),
+            intake: IntakeWriters::start(
+                pool.clone(),
+                config.api.intake_writers,
+                submit::labels(config.reservations.ttl),
+            ),
             pool,
             intake_limiter: Arc::new(RateLimiter::new(
                 config.api.rate_limit_per_second,

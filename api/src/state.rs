@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::address_limit::AddressLimit;
 use crate::broker_health::BrokerHealth;
+use crate::checkout::writer::IntakeWriters;
 use crate::key_cache::KeyCache;
 use crate::rate_limit::RateLimiter;
 
@@ -21,4 +22,5 @@ pub struct AppState {
     pub without_key: Arc<AddressLimit>,
     pub broker: Arc<BrokerHealth>,
     pub keys: Arc<KeyCache>,
+    pub intake: IntakeWriters,
 }

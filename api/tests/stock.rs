@@ -49,6 +49,78 @@ async fn two_hundred_concurrent_checkouts_for_ten_units_reserve_exactly_ten() {
     assert_eq!(held, 10);
 }
 
+/// With one intake writer, checkouts arriving together are written in shared
+/// transactions; each still gets its own answer: the short ones are refused and write
+/// nothing, the others in the same transaction are written, and a key sent twice at
+/// once is written once.
+#[tokio::test]
+async fn checkouts_written_together_each_get_their_own_outcome() {
+    let app = TestApp::spawn_with(&[("INTAKE_WRITERS", "1")]).await;
+    app.set_stock("RACK-2001", 10).await;
+    app.set_stock("RACK-2003", 500).await;
+    let mut scarce = demo_checkout();
+    scarce["items"] = json!([{"sku": "RACK-2001", "quantity": 1}]);
+    let mut plenty = demo_checkout();
+    plenty["items"] = json!([{"sku": "RACK-2003", "quantity": 2}]);
+
+    let requests = (0..120).map(|i| {
+        let (key, body) = match i {
+            0..60 => (format!("scarce-{i}"), &scarce),
+            60..119 => (format!("plenty-{i}"), &plenty),
+            // The same key as the last plenty request, at the same moment.
+            _ => ("plenty-118".to_owned(), &plenty),
+        };
+        let app = &app;
+        async move { (key, app.submit(&key, body).await) }
+    });
+    let mut statuses: std::collections::BTreeMap<(&str, u16), usize> = Default::default();
+    for (key, response) in futures::future::join_all(requests).await {
+        let status = response.status().as_u16();
+        let kind = if key.starts_with("scarce") {
+            "scarce"
+        } else {
+            "plenty"
+        };
+        if status == 409 && kind == "scarce" {
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["error"]["code"], "insufficient_stock");
+            assert_eq!(error["error"]["sku"], "RACK-2001");
+        }
+        *statuses.entry((kind, status)).or_default() += 1;
+    }
+    // The repeated key: either it was written after the first (a replay, 202) or it
+    // met the first in flight (409 idempotency_key_in_use).
+    let plenty_accepted = statuses.get(&("plenty", 202)).copied().unwrap_or(0);
+    let plenty_in_use = statuses.get(&("plenty", 409)).copied().unwrap_or(0);
+    assert_eq!(plenty_accepted + plenty_in_use, 60, "{statuses:?}");
+    assert_eq!(statuses.get(&("scarce", 202)), Some(&10), "{statuses:?}");
+    assert_eq!(statuses.get(&("scarce", 409)), Some(&50), "{statuses:?}");
+
+    let reserved = |sku: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>("SELECT reserved FROM skus WHERE sku = $1")
+                .bind(sku)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(reserved("RACK-2001").await, 10);
+    assert_eq!(reserved("RACK-2003").await, 2 * 59);
+    assert_eq!(app.count("checkouts").await, 10 + 59);
+    assert_eq!(app.count("idempotency_keys").await, 10 + 59);
+    // They really were written together: fewer transactions than checkouts.
+    let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT xmin::TEXT) FROM checkouts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        transactions < 69,
+        "{transactions} transactions for 69 checkouts"
+    );
+}
+
 #[tokio::test]
 async fn expired_holds_are_released_and_unpaid_checkouts_expire() {
     let app = TestApp::spawn().await;

@@ -165,6 +165,9 @@ pub struct ApiConfig {
     /// job is still in flight waits before the stripe-events worker sees it: the job
     /// nearly always records the outcome itself meanwhile, and the event is dropped.
     pub stripe_event_park: Duration,
+    /// Intake transactions in flight at once; the checkouts arriving while they are busy
+    /// wait and go in the next batch, together.
+    pub intake_writers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +215,7 @@ impl Config {
                     env.positive("API_HEADER_READ_TIMEOUT_SECS", 10)?,
                 ),
                 stripe_event_park: Duration::from_secs(env.parse("STRIPE_EVENT_PARK_SECS", 5)?),
+                intake_writers: env.positive("INTAKE_WRITERS", 4)? as usize,
             },
             reservations: ReservationConfig {
                 ttl: Duration::from_secs(env.parse("RESERVATION_TTL_SECS", 1800)?),

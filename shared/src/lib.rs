@@ -2,6 +2,7 @@
 //! money, configuration, database access and the messages they exchange.
 
 pub mod api_keys;
+pub mod batch;
 pub mod capture_deadline;
 pub mod config;
 pub mod country;

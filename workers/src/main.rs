@@ -93,8 +93,8 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     if runs(Worker::Emails) || runs(Worker::Alerts) {
-        let (emails, alerts) =
-            notify::build(&ctx.config.notifications).context("configuring notifications")?;
+        let (emails, alerts) = notify::build(&ctx.config.notifications, ctx.pool.clone())
+            .context("configuring notifications")?;
         if runs(Worker::Emails) {
             tasks.spawn(notify::run_emails(ctx.clone(), emails));
         }

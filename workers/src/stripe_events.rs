@@ -216,9 +216,11 @@ pub async fn release_parked(pool: &PgPool) -> sqlx::Result<(i64, i64)> {
                                 ORDER BY due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
              RETURNING event_id
          ), events AS (
+             -- A scalar subquery, one index look-up per event: as NOT EXISTS the planner
+             -- hashed every checkout once per sweep, a scan that grew with the table.
              SELECT e.id, e.type, e.object_id,
-                    NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.payment_intent_id = e.object_id
-                                AND c.status <> ALL($1)) AS wanted
+                    COALESCE((SELECT c.status = ANY($1) FROM checkouts c
+                              WHERE c.payment_intent_id = e.object_id), TRUE) AS wanted
              FROM due JOIN stripe_events e ON e.id = due.event_id
          ), queued AS ({queue} RETURNING 1)
          SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM events WHERE NOT wanted)",

@@ -144,7 +144,11 @@ async fn alert_worker(sink: &SmtpSink, hook_url: String) -> (RabbitNode, QueueEn
         ("ALERT_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
     ]);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (_, alerts) = notify::build(&config(&env.app.database_url, &vars).notifications).unwrap();
+    let (_, alerts) = notify::build(
+        &config(&env.app.database_url, &vars).notifications,
+        env.app.pool.clone(),
+    )
+    .unwrap();
     env.spawn_relay();
     env.spawn_handler(alerts);
     (node, env)

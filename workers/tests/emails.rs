@@ -83,7 +83,7 @@ async fn setup() -> Setup {
     vars.push(("EMAIL_FROM".into(), "Cartwright <orders@shop.test>".into()));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let notifications = config(&env.app.database_url, &vars).notifications;
-    let (emails, _) = notify::build(&notifications).expect("notifications");
+    let (emails, _) = notify::build(&notifications, env.app.pool.clone()).expect("notifications");
     env.spawn_relay();
     env.spawn_handler(emails);
     Setup {
@@ -376,7 +376,7 @@ async fn without_an_smtp_server_emails_are_eml_files() {
     let notifications =
         config(&env.app.database_url, &[("EMAIL_DIR", dir_text.as_str())]).notifications;
     assert!(notifications.smtp.is_none());
-    let (emails, _) = notify::build(&notifications).expect("notifications");
+    let (emails, _) = notify::build(&notifications, env.app.pool.clone()).expect("notifications");
     env.spawn_relay();
     env.spawn_handler(emails);
     checkout(&env, "jane@example.com").await;

@@ -1,4 +1,4 @@
-//! Checkouts: the request, the one pricing path, the one-transaction submission, the
+//! Checkouts: the request, the one pricing path, the submission written in batches, the
 //! quote that writes nothing, the views read back, and a customer's orders.
 
 pub mod catalog;
@@ -8,3 +8,4 @@ pub mod quote;
 pub mod request;
 pub mod submit;
 pub mod view;
+pub mod writer;

@@ -1,12 +1,14 @@
 //! Submitting a checkout in two round trips. First one read of the catalog (the cart's
 //! SKUs with their stores' shipping rules, and the tax rate), from which the cart is
-//! priced (`super::catalog`, the path a quote takes too), never from the client. Then one call of `submit_checkout` (migration
-//! 0008), a transaction of its own that checks the idempotency key, writes the checkout,
+//! priced (`super::catalog`, the path a quote takes too), never from the client. Then
+//! the checkout goes to the intake writers (`super::writer`), which write it with the
+//! others arriving at the same time in one call of `submit_checkouts` (migration 0023):
+//! one transaction that checks the idempotency key, reserves the stock under a check
+//! that the catalog still says what the cart was priced from, and writes the checkout,
 //! its orders, their lines, the holds, the audit rows, the `checkout.submitted` outbox
 //! message (and a `stock.low` one for each SKU the holds leave at or under its
-//! threshold) and the stored answer, and reserves the stock last, under a check that the
-//! catalog still says what the cart was priced from. Either all of it commits or none of
-//! it does. The 202 answer is built from what is written, not read back.
+//! threshold) and the stored answer. Either all of a checkout's rows commit or none of
+//! them do. The 202 answer is built from what is written, not read back.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use cartwright_shared::pricing::PricedCheckout;
 use cartwright_shared::status::{self, actor};
 use cartwright_shared::stock_levels::STOCK_LOW;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 use super::catalog;
 use super::request::CheckoutRequest;
 use super::view::{CheckoutView, History, HistoryEntry, ItemView, OrderView, PaymentView, Reader};
+use super::writer::{IntakeWriters, Labels, Outcome};
 use crate::error::ApiError;
 
 pub const SUBMITTED: &str = "checkout.submitted";
@@ -41,7 +44,6 @@ pub struct Submission<'a> {
     pub idempotency_key: &'a str,
     pub request_hash: &'a [u8],
     pub request: CheckoutRequest,
-    pub hold_for: Duration,
 }
 
 pub struct Accepted {
@@ -60,11 +62,26 @@ struct SubmittedPayload<'a> {
     orders: Vec<&'a str>,
 }
 
-pub async fn submit(pool: &PgPool, s: Submission<'_>) -> Result<Accepted, ApiError> {
+/// What every intake batch's rows say: checkouts hold their stock for `hold_for`.
+pub fn labels(hold_for: Duration) -> Labels {
+    Labels {
+        hold_secs: hold_for.as_secs_f64(),
+        reason: SUBMITTED_REASON,
+        submitted_type: SUBMITTED,
+        stock_low_type: STOCK_LOW,
+        answer_status: 202,
+    }
+}
+
+pub async fn submit(
+    pool: &PgPool,
+    writers: &IntakeWriters,
+    s: Submission<'_>,
+) -> Result<Accepted, ApiError> {
     for _ in 0..PRICING_ATTEMPTS {
         let catalog = catalog::read(pool, &s.request.cart).await?;
         let priced = catalog.price(&s.request.cart)?;
-        match write(pool, &s, &priced).await? {
+        match write(writers, &s, &priced).await? {
             Written::Accepted(body) => {
                 return Ok(Accepted {
                     status: 202,
@@ -96,15 +113,8 @@ enum Written {
     CatalogChanged,
 }
 
-/// A stored answer `submit_checkout` returns for a key seen before with the same body.
-#[derive(Deserialize)]
-struct Stored {
-    status: i16,
-    body: Value,
-}
-
 async fn write(
-    pool: &PgPool,
+    writers: &IntakeWriters,
     s: &Submission<'_>,
     priced: &PricedCheckout,
 ) -> Result<Written, ApiError> {
@@ -157,96 +167,59 @@ async fn write(
         orders: numbers.iter().map(String::as_str).collect(),
     };
 
-    let stored: Result<Option<Value>, sqlx::Error> = sqlx::query_scalar(
-        "SELECT submit_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(s.principal)
-    .bind(s.idempotency_key)
-    .bind(s.request_hash)
-    .bind(json!({
-        "id": checkout_id,
-        "status": status::checkout::PENDING,
-        "currency": request.currency.as_str(),
-        "subtotal": priced.subtotal.0,
-        "shipping": priced.shipping.0,
-        "tax": priced.tax.0,
-        "total": priced.total.0,
-        "customer": request.customer,
-        "shipping_address": request.shipping_address,
-        "payment_method": s.request.payment_method,
-    }))
-    .bind(Value::Array(orders))
-    .bind(Value::Array(lines))
-    .bind(at)
-    .bind(s.hold_for.as_secs_f64())
-    .bind(&actor)
-    .bind(SUBMITTED_REASON)
-    .bind(Uuid::now_v7())
-    .bind(SUBMITTED)
-    .bind(json!(submitted))
-    .bind(STOCK_LOW)
-    .bind(202_i16)
-    .bind(&answer)
-    .fetch_one(pool)
-    .await;
-    match stored {
-        Ok(None) => Ok(Written::Accepted(answer)),
-        Ok(Some(stored)) => {
-            let stored: Stored =
-                serde_json::from_value(stored).map_err(|e| ApiError::Internal(e.into()))?;
-            Ok(Written::Replayed {
-                status: u16::try_from(stored.status).unwrap_or(202),
-                body: stored.body,
-            })
-        }
-        Err(err) => refusal(err, &s.request).map(|()| Written::CatalogChanged),
-    }
-}
-
-/// `submit_checkout`'s refusals (its codes are listed in migration 0008) as API errors;
-/// `Ok` means the catalog changed under the cart and it must be priced again.
-fn refusal(err: sqlx::Error, request: &CheckoutRequest) -> Result<(), ApiError> {
-    let Some(code) = err.as_database_error().and_then(|e| e.code()) else {
-        return Err(err.into());
-    };
-    match code.as_ref() {
-        "CW001" => Err(ApiError::Conflict {
+    let entry = json!({
+        "principal": s.principal,
+        "key": s.idempotency_key,
+        "hash": hex::encode(s.request_hash),
+        "at": at,
+        "actor": actor,
+        "checkout": {
+            "id": checkout_id,
+            "status": status::checkout::PENDING,
+            "currency": request.currency.as_str(),
+            "subtotal": priced.subtotal.0,
+            "shipping": priced.shipping.0,
+            "tax": priced.tax.0,
+            "total": priced.total.0,
+            "customer": request.customer,
+            "shipping_address": request.shipping_address,
+            "payment_method": s.request.payment_method,
+        },
+        "orders": orders,
+        "lines": lines,
+        "submitted_id": Uuid::now_v7(),
+        "submitted": submitted,
+        "answer": answer,
+    });
+    match writers.write(entry).await? {
+        Outcome::Accepted => Ok(Written::Accepted(answer)),
+        Outcome::Replayed { status, body } => Ok(Written::Replayed { status, body }),
+        Outcome::CatalogChanged => Ok(Written::CatalogChanged),
+        Outcome::KeyInUse => Err(ApiError::Conflict {
             code: "idempotency_key_in_use",
             message: "another request with this Idempotency-Key is in progress; retry it later"
                 .into(),
         }),
-        "CW002" => Err(ApiError::Invalid {
+        Outcome::KeyReused => Err(ApiError::Invalid {
             code: "idempotency_key_reused",
             field: "Idempotency-Key".into(),
             message: "this Idempotency-Key was used with a different request body".into(),
         }),
-        "CW003" => {
-            #[derive(Deserialize)]
-            struct Short {
-                index: usize,
-                sku: String,
-                available: Option<i64>,
-            }
-            let message = err.as_database_error().map(|e| e.message()).unwrap_or("");
-            let short: Short = serde_json::from_str(message).map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!(
-                    "unreadable insufficient_stock {message:?}: {e}"
-                ))
-            })?;
-            let requested = request
+        Outcome::InsufficientStock {
+            index,
+            sku,
+            available,
+        } => Err(ApiError::InsufficientStock {
+            field: format!("items[{index}].quantity"),
+            sku,
+            available,
+            requested: s
+                .request
                 .cart
                 .lines
-                .get(short.index)
-                .map_or(0, |l| i64::from(l.quantity));
-            Err(ApiError::InsufficientStock {
-                field: format!("items[{}].quantity", short.index),
-                sku: short.sku,
-                available: short.available.unwrap_or(0),
-                requested,
-            })
-        }
-        "CW004" => Ok(()),
-        _ => Err(err.into()),
+                .get(index)
+                .map_or(0, |l| i64::from(l.quantity)),
+        }),
     }
 }
 

@@ -32,12 +32,12 @@ pub async fn create(
 
     let accepted = submit::submit(
         &state.pool,
+        &state.intake,
         Submission {
             principal: &principal.name,
             idempotency_key: &key,
             request_hash: &request_hash,
             request,
-            hold_for: state.config.reservations.ttl,
         },
     )
     .await?;

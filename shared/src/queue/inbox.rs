@@ -3,16 +3,18 @@
 //! A handler that writes records its message inside its own transaction ([`record`]).
 //! The runtime's own look-ups, and the records of handlers that wrote nothing, go
 //! through [`Inbox`], which groups the requests of all deliveries in flight into one
-//! statement each: under load one round trip and one commit serve a whole prefetch
+//! statement each ([`crate::batch`]): under load one round trip and one commit serve a whole prefetch
 //! window instead of one message (BENCHMARKS.md, consumer runtime).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
+
+use crate::batch::{BatchError, Batcher};
 
 /// `false` when another delivery of the same message got there first.
 pub async fn record(tx: &mut PgConnection, consumer: &str, message_id: Uuid) -> sqlx::Result<bool> {
@@ -39,19 +41,19 @@ pub struct InboxError(Arc<sqlx::Error>);
 
 /// One consumer's inbox look-ups and autocommitted records, grouped.
 pub struct Inbox {
-    seen: Grouped<bool>,
-    record: Grouped<()>,
+    seen: Batcher<Uuid, bool, InboxError>,
+    record: Batcher<Uuid, (), InboxError>,
 }
 
 impl Inbox {
-    /// Starts the two grouping tasks; they end when the `Inbox` is dropped.
+    /// Starts the grouping tasks; they end when the `Inbox` is dropped.
     pub fn start(pool: PgPool, consumer: &str) -> Self {
         let consumer: Arc<str> = consumer.into();
-        let seen = Grouped::start(Statement::new(&consumer, "seen"), {
+        let seen = grouped(Statement::new(&consumer, "seen"), {
             let (pool, consumer) = (pool.clone(), consumer.clone());
             move |ids| seen_among(pool.clone(), consumer.clone(), ids)
         });
-        let record = Grouped::start(Statement::new(&consumer, "record"), {
+        let record = grouped(Statement::new(&consumer, "record"), {
             let consumer = consumer.clone();
             move |ids| record_all(pool.clone(), consumer.clone(), ids)
         });
@@ -60,12 +62,12 @@ impl Inbox {
 
     /// Whether this consumer has already processed the message.
     pub async fn seen(&self, message_id: Uuid) -> Result<bool, InboxError> {
-        self.seen.ask(message_id).await
+        ask(&self.seen, message_id).await
     }
 
     /// Records the message as processed, committed when this returns `Ok`.
     pub async fn record(&self, message_id: Uuid) -> Result<(), InboxError> {
-        self.record.ask(message_id).await
+        ask(&self.record, message_id).await
     }
 }
 
@@ -94,24 +96,6 @@ async fn record_all(pool: PgPool, consumer: Arc<str>, ids: Vec<Uuid>) -> sqlx::R
     Ok(vec![(); ids.len()])
 }
 
-fn answer<T>(replies: Vec<oneshot::Sender<Result<T, InboxError>>>, result: sqlx::Result<Vec<T>>) {
-    match result {
-        Ok(answers) => {
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(Ok(answer));
-            }
-        }
-        Err(err) => {
-            let err = InboxError(Arc::new(err));
-            for reply in replies {
-                let _ = reply.send(Err(err.clone()));
-            }
-        }
-    }
-}
-
-type Request<T> = (Uuid, oneshot::Sender<Result<T, InboxError>>);
-
 /// One kind of grouped statement, as the metrics name it: how many requests each
 /// statement answered (`cartwright_inbox_group_size`) and how long it took
 /// (`cartwright_inbox_statement_seconds`). Small groups at a steady load mean the
@@ -133,45 +117,35 @@ impl Statement {
 }
 
 /// Requests queue up while a statement runs; the next statement takes all of them.
-/// Nothing waits on a timer, so a lone request goes out at once.
-struct Grouped<T> {
-    requests: mpsc::UnboundedSender<Request<T>>,
+fn grouped<T, F, Fut>(statement: Statement, run: F) -> Batcher<Uuid, T, InboxError>
+where
+    T: Send + 'static,
+    F: Fn(Vec<Uuid>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = sqlx::Result<Vec<T>>> + Send + 'static,
+{
+    let run = Arc::new(run);
+    Batcher::start(
+        STATEMENTS_AT_ONCE,
+        MOST_PER_STATEMENT,
+        move |ids: Vec<Uuid>| {
+            let (run, statement) = (run.clone(), statement.clone());
+            async move {
+                statement.group_size.record(ids.len() as f64);
+                let started = Instant::now();
+                let result = run(ids).await;
+                statement.seconds.record(started.elapsed());
+                result.map_err(|err| InboxError(Arc::new(err)))
+            }
+        },
+    )
 }
 
-impl<T: Send + 'static> Grouped<T> {
-    fn start<F, Fut>(statement: Statement, run: F) -> Self
-    where
-        F: Fn(Vec<Uuid>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = sqlx::Result<Vec<T>>> + Send + 'static,
-    {
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Request<T>>();
-        let run = Arc::new(run);
-        let statements = Arc::new(Semaphore::new(STATEMENTS_AT_ONCE));
-        tokio::spawn(async move {
-            let mut group = Vec::with_capacity(MOST_PER_STATEMENT);
-            while incoming.recv_many(&mut group, MOST_PER_STATEMENT).await > 0 {
-                let Ok(permit) = statements.clone().acquire_owned().await else {
-                    return;
-                };
-                let (ids, replies): (Vec<Uuid>, Vec<_>) = group.drain(..).unzip();
-                let (run, statement) = (run.clone(), statement.clone());
-                tokio::spawn(async move {
-                    statement.group_size.record(ids.len() as f64);
-                    let started = Instant::now();
-                    let result = run(ids).await;
-                    statement.seconds.record(started.elapsed());
-                    answer(replies, result);
-                    drop(permit);
-                });
-            }
-        });
-        Self { requests }
-    }
-
-    async fn ask(&self, id: Uuid) -> Result<T, InboxError> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || InboxError(Arc::new(sqlx::Error::PoolClosed));
-        self.requests.send((id, reply)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
-    }
+async fn ask<T: Send + 'static>(
+    grouped: &Batcher<Uuid, T, InboxError>,
+    id: Uuid,
+) -> Result<T, InboxError> {
+    grouped.run(id).await.map_err(|err| match err {
+        BatchError::Failed(err) => err,
+        BatchError::Stopped => InboxError(Arc::new(sqlx::Error::PoolClosed)),
+    })
 }

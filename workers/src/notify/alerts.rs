@@ -45,6 +45,7 @@ pub struct Webhook {
 #[derive(Clone)]
 pub struct AlertWorker {
     pub mailer: Mailer,
+    pub marks: dedup::SentMarks,
     pub templates: Arc<Templates>,
     pub from: Mailbox,
     pub recipients: Vec<Mailbox>,
@@ -161,6 +162,7 @@ impl AlertWorker {
             .join(",");
         dedup::send_once(
             ctx.pool(),
+            &self.marks,
             &self.mailer,
             event_id,
             template,

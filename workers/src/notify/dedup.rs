@@ -9,12 +9,55 @@
 //! automatically; the message is dead-lettered saying so, and ops decide (delete the row
 //! and replay to send it anyway). See docs/architecture.md, "Notifications".
 
+use std::sync::Arc;
+
+use cartwright_shared::batch::Batcher;
 use lettre::Message;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::mailer::{Mailer, SendError};
 use cartwright_shared::queue::handler::HandlerError;
+
+/// Marks claimed emails `sent`: the marks of emails sent at the same moment go in one
+/// statement and one commit (issue 15: the mark was a commit of its own per email).
+#[derive(Clone)]
+pub struct SentMarks(Batcher<String, (), Arc<sqlx::Error>>);
+
+/// Marks in flight at once; more wait and go together in the next statement.
+const MARKERS: usize = 2;
+const MAX_MARKS: usize = 256;
+
+impl SentMarks {
+    pub fn start(pool: PgPool) -> Self {
+        Self(Batcher::start(
+            MARKERS,
+            MAX_MARKS,
+            move |keys: Vec<String>| {
+                let pool = pool.clone();
+                async move {
+                    let count = keys.len();
+                    sqlx::query(
+                        "UPDATE emails_sent SET state = 'sent', sent_at = now()
+                     WHERE dedup_key = ANY($1)",
+                    )
+                    .bind(keys)
+                    .execute(&pool)
+                    .await
+                    .map_err(Arc::new)?;
+                    Ok(vec![(); count])
+                }
+            },
+        ))
+    }
+
+    async fn mark(&self, key: &str) -> Result<(), HandlerError> {
+        self.0
+            .run(key.to_owned())
+            .await
+            .map_err(|e| HandlerError::Transient(anyhow::anyhow!("marking email {key} sent: {e}")))
+    }
+}
 
 /// The claim's row key: one email per (event, template).
 pub fn key(event_id: Uuid, template: &str) -> String {
@@ -83,6 +126,7 @@ pub async fn claim(
 /// `emails_sent` keeps.
 pub async fn send_once(
     pool: &PgPool,
+    marks: &SentMarks,
     mailer: &Mailer,
     event_id: Uuid,
     template: &str,
@@ -96,7 +140,7 @@ pub async fn send_once(
         &key,
         about,
     )? {
-        send_claimed(pool, mailer, &key, about, message).await
+        send_claimed(pool, marks, mailer, &key, about, message).await
     } else {
         Ok(())
     }
@@ -122,6 +166,7 @@ pub fn proceed(claim: Claim, key: &str, about: &str) -> Result<bool, HandlerErro
 /// Sends a claimed email and marks it sent.
 pub async fn send_claimed(
     pool: &PgPool,
+    marks: &SentMarks,
     mailer: &Mailer,
     key: &str,
     about: &str,
@@ -131,12 +176,7 @@ pub async fn send_claimed(
         Ok(()) => {
             // Marking may fail (the database away): then a redelivery finds `sending`
             // and dead-letters instead of sending twice.
-            sqlx::query(
-                "UPDATE emails_sent SET state = 'sent', sent_at = now() WHERE dedup_key = $1",
-            )
-            .bind(key)
-            .execute(pool)
-            .await?;
+            marks.mark(key).await?;
             tracing::info!(%key, %about, "email sent");
             Ok(())
         }

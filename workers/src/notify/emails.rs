@@ -35,17 +35,24 @@ pub fn template_for(event: &str) -> Option<&'static str> {
 #[derive(Clone)]
 pub struct EmailWorker {
     pub mailer: Mailer,
+    pub marks: dedup::SentMarks,
     pub templates: Arc<Templates>,
     pub from: Mailbox,
 }
 
 impl EmailWorker {
-    pub fn new(mailer: Mailer, templates: Arc<Templates>, from: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        mailer: Mailer,
+        marks: dedup::SentMarks,
+        templates: Arc<Templates>,
+        from: &str,
+    ) -> anyhow::Result<Self> {
         let from = from
             .parse()
             .map_err(|e| anyhow!("EMAIL_FROM {from:?} is not an address: {e}"))?;
         Ok(Self {
             mailer,
+            marks,
             templates,
             from,
         })
@@ -172,7 +179,10 @@ impl Handler for EmailWorker {
             )
         });
         match email {
-            Ok(email) => dedup::send_claimed(ctx.pool(), &self.mailer, &key, &about, email).await,
+            Ok(email) => {
+                dedup::send_claimed(ctx.pool(), &self.marks, &self.mailer, &key, &about, email)
+                    .await
+            }
             // Claimed but never to be sent: the claim says so, for a replay by ops.
             Err(err) => Err(dedup::give_up(ctx.pool(), &key, &about, &err.to_string()).await?),
         }

@@ -14,17 +14,26 @@ use anyhow::{Context as _, anyhow};
 use cartwright_shared::config::NotificationsConfig;
 use cartwright_shared::queue::handler;
 use lettre::message::Mailbox;
+use sqlx::PgPool;
 
 use crate::context::WorkerContext;
 
 /// Builds both workers' shared parts from the configuration; fails at start-up on a bad
-/// address, template or SMTP setting.
+/// address, template or SMTP setting. Both mark sent emails through one [`dedup::SentMarks`]
+/// on `pool`.
 pub fn build(
     config: &NotificationsConfig,
+    pool: PgPool,
 ) -> anyhow::Result<(emails::EmailWorker, alerts::AlertWorker)> {
     let mailer = mailer::Mailer::from_config(config)?;
+    let marks = dedup::SentMarks::start(pool);
     let templates = Arc::new(templates::Templates::load().context("email templates")?);
-    let emails = emails::EmailWorker::new(mailer.clone(), templates.clone(), &config.from)?;
+    let emails = emails::EmailWorker::new(
+        mailer.clone(),
+        marks.clone(),
+        templates.clone(),
+        &config.from,
+    )?;
     let recipients = config
         .ops_alert_emails
         .iter()
@@ -60,6 +69,7 @@ pub fn build(
     );
     let alerts = alerts::AlertWorker {
         mailer,
+        marks,
         templates,
         from: emails.from.clone(),
         recipients,
