@@ -127,8 +127,9 @@ pub async fn request(
             return Err(ApiError::Invalid {
                 code: "idempotency_key_reused",
                 field: "Idempotency-Key".into(),
-                message: "this Idempotency-Key was used with a different refund (another order or body)"
-                    .into(),
+                message:
+                    "this Idempotency-Key was used with a different refund (another order or body)"
+                        .into(),
             });
         }
         return Ok(Answer {

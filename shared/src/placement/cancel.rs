@@ -64,9 +64,13 @@ pub enum CancelError {
 /// What a cancel did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancelled {
-    Now { checkout_id: String },
+    Now {
+        checkout_id: String,
+    },
     /// It was already cancelled: nothing changed.
-    Before { checkout_id: String },
+    Before {
+        checkout_id: String,
+    },
 }
 
 /// Cancels `number` as `actor` in a transaction of its own.

@@ -92,7 +92,10 @@ async fn a_cancelled_order_leaves_the_manual_queue_and_is_not_captured() {
     assert_eq!(held.status(), 409);
     let error = held.json::<Value>().await.unwrap()["error"].clone();
     assert_eq!(error["code"], "order_being_bought");
-    assert!(error["message"].as_str().unwrap().contains("ops-bob"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("ops-bob"),
+        "{error}"
+    );
 
     // Bob walked away and his lease ran out: the order leaves the queue, lease and all.
     sqlx::query(
@@ -107,13 +110,12 @@ async fn a_cancelled_order_leaves_the_manual_queue_and_is_not_captured() {
     assert_eq!(done.status(), 200);
     let view: Value = done.json().await.unwrap();
     assert_eq!(view["status"], "cancelled");
-    let (queue_status, holder): (String, Option<String>) = sqlx::query_as(
-        "SELECT status, claimed_by FROM manual_placements WHERE order_number = $1",
-    )
-    .bind(&manual)
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let (queue_status, holder): (String, Option<String>) =
+        sqlx::query_as("SELECT status, claimed_by FROM manual_placements WHERE order_number = $1")
+            .bind(&manual)
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert_eq!((queue_status.as_str(), holder), ("cancelled", None));
     let reclaim = post(
         &world,
@@ -167,7 +169,10 @@ async fn a_cancelled_order_leaves_the_manual_queue_and_is_not_captured() {
     assert_eq!(bought.status(), 409);
     let error = bought.json::<Value>().await.unwrap()["error"].clone();
     assert_eq!(error["code"], "order_already_bought");
-    assert!(error["message"].as_str().unwrap().contains("/refund"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("/refund"),
+        "{error}"
+    );
     world.env.stop().await;
 }
 
@@ -187,9 +192,14 @@ async fn a_cancelled_order_never_reaches_the_final_click_and_all_cancelled_relea
     let attempt = attempts::start(pool, &order, uuid::Uuid::now_v7(), 0)
         .await
         .unwrap();
-    assert_eq!(cancel(&world, &first, "duplicate order").await.status(), 200);
+    assert_eq!(
+        cancel(&world, &first, "duplicate order").await.status(),
+        200
+    );
     assert!(matches!(
-        attempts::mark_submitting(pool, &first, attempt).await.unwrap(),
+        attempts::mark_submitting(pool, &first, attempt)
+            .await
+            .unwrap(),
         Submit::Withdraw(_)
     ));
 
@@ -199,7 +209,9 @@ async fn a_cancelled_order_never_reaches_the_final_click_and_all_cancelled_relea
         .await
         .unwrap();
     assert_eq!(
-        attempts::mark_submitting(pool, &second, attempt).await.unwrap(),
+        attempts::mark_submitting(pool, &second, attempt)
+            .await
+            .unwrap(),
         Submit::Go
     );
     let clicking = cancel(&world, &second, "duplicate order").await;

@@ -225,7 +225,10 @@ async fn a_double_click_refunds_once_and_stripe_gets_the_reason() {
     assert_eq!(error["field"], "Idempotency-Key");
     let bad_reason = refund(&world, number, json!({"reason": "changed_my_mind"})).await;
     assert_eq!(bad_reason.status(), 422);
-    assert_eq!(bad_reason.json::<Value>().await.unwrap()["error"]["field"], "reason");
+    assert_eq!(
+        bad_reason.json::<Value>().await.unwrap()["error"]["field"],
+        "reason"
+    );
     let bad_restock = refund(&world, number, json!({"restock": "yes"})).await;
     assert_eq!(bad_restock.status(), 422);
 
@@ -241,7 +244,8 @@ async fn a_double_click_refunds_once_and_stripe_gets_the_reason() {
         .filter(|r| r.headers().get("idempotent-replayed").is_some())
         .count();
     assert_eq!(replays, 1, "exactly one of the two is the replay");
-    let (first, second): (Value, Value) = (first.json().await.unwrap(), second.json().await.unwrap());
+    let (first, second): (Value, Value) =
+        (first.json().await.unwrap(), second.json().await.unwrap());
     assert_eq!(first, second);
     assert_eq!(first["refund_number"], 1);
     assert_eq!(first["reason"], "requested_by_customer");
@@ -270,7 +274,11 @@ async fn a_double_click_refunds_once_and_stripe_gets_the_reason() {
     })
     .await;
     let at_stripe = world.refunds_at_stripe(&pi).await;
-    assert_eq!(at_stripe.len(), 1, "one refund at Stripe after the double click");
+    assert_eq!(
+        at_stripe.len(),
+        1,
+        "one refund at Stripe after the double click"
+    );
     assert_eq!(at_stripe[0].amount, 1000);
     assert_eq!(
         at_stripe[0].reason.as_ref().map(|r| r.as_str()),
@@ -282,7 +290,10 @@ async fn a_double_click_refunds_once_and_stripe_gets_the_reason() {
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["status"], "succeeded");
     assert_eq!(refunds[0]["reason"], "requested_by_customer");
-    assert_eq!(refunds[0]["stripe_refund_id"], json!(at_stripe[0].id.as_str()));
+    assert_eq!(
+        refunds[0]["stripe_refund_id"],
+        json!(at_stripe[0].id.as_str())
+    );
     world.env.stop().await;
 }
 
@@ -342,13 +353,12 @@ async fn a_restocking_refund_returns_the_units_and_resolves_low_stock_alerts() {
     assert_eq!(body["restocked"][0]["sku"], json!(sku));
     assert_eq!(body["restocked"][0]["quantity"], quantity);
     assert_eq!(stock_of().await, before + quantity);
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM stock_alerts WHERE sku = $1 AND state = 'open'",
-    )
-    .bind(&sku)
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stock_alerts WHERE sku = $1 AND state = 'open'")
+            .bind(&sku)
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert_eq!(open, 0, "the restock resolved the low-stock alert");
     // The same audit row an ops restock writes.
     let audited: i64 = sqlx::query_scalar(
@@ -376,14 +386,23 @@ async fn a_refund_stripe_refuses_shows_on_the_order_and_alerts_ops() {
     let world = World::start().await;
     let (id, orders) = completed(&world).await;
     let pi = world.payment_intent_id(&id).await;
-    let intent = world.stripe().payment_intent(&pi).await.expect("PaymentIntent");
+    let intent = world
+        .stripe()
+        .payment_intent(&pi)
+        .await
+        .expect("PaymentIntent");
     let charge = intent.latest_charge.expect("a charge").id().to_string();
     // The customer disputed the charge: Stripe refuses refunds of it.
     world
         .control(&format!("/_emulator/charges/{charge}/dispute"), json!({}))
         .await;
     let number = &orders[0];
-    let response = refund(&world, number, json!({"amount": "5.00", "reason": "duplicate"})).await;
+    let response = refund(
+        &world,
+        number,
+        json!({"amount": "5.00", "reason": "duplicate"}),
+    )
+    .await;
     assert_eq!(response.status(), 202);
     cartwright_testkit::broker::eventually(crate::common::WAIT, "the refund to fail", || async {
         ops_order(&world, number).await["refunds"][0]["status"] == "failed"
@@ -395,7 +414,10 @@ async fn a_refund_stripe_refuses_shows_on_the_order_and_alerts_ops() {
         failed["error"].as_str().unwrap().contains("charged back"),
         "{failed}"
     );
-    assert_eq!(view["status"], "placed", "a failed refund does not change the order");
+    assert_eq!(
+        view["status"], "placed",
+        "a failed refund does not change the order"
+    );
     assert!(world.refunds_at_stripe(&pi).await.is_empty());
     let alert: Value = sqlx::query_scalar(
         "SELECT payload FROM outbox WHERE message_type = 'ops.alert' AND aggregate_id = $1",
