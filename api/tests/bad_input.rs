@@ -509,6 +509,11 @@ async fn a_nul_character_anywhere_is_refused_by_name() {
         ("/v1/ops/orders/MO-%00/delivered", json!({}), "path"),
         ("/v1/ops/orders/MO-%00/refund", json!({}), "path"),
         (
+            "/v1/ops/orders/MO-%00/cancel",
+            json!({"reason": "x"}),
+            "path",
+        ),
+        (
             "/v1/ops/placements/MO-%00/failed",
             json!({"reason": "x"}),
             "path",

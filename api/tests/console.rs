@@ -401,9 +401,20 @@ async fn the_api_and_the_console_make_the_same_audited_change() {
     );
 }
 
-/// A refund is on its order's page with the rest of the order's activity.
+/// The value of `name="{name}"` in a page.
+fn field_of(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("a {name} field"))
+        + marker.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The refund form refunds once however often it is sent, and the refund is on its
+/// order's page with the rest of the order's activity.
 #[tokio::test]
-async fn a_refund_shows_in_its_orders_activity() {
+async fn the_refund_form_refunds_once_and_shows_in_its_orders_activity() {
     let app = TestApp::spawn().await;
     let number = app.manual_queue_order("refund-trail").await;
     for (action, body) in [
@@ -428,15 +439,59 @@ async fn a_refund_shows_in_its_orders_activity() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let (status, body) = app
-        .send_json(
-            reqwest::Method::POST,
-            &format!("/v1/ops/orders/{number}/refund"),
-            &app.ops_key,
-            &json!({"amount": "10.00"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+
+    let client = client();
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let page = client
+        .get(app.url(&format!("/ops/orders/{number}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"refund-form\""), "{page}");
+    assert!(
+        !page.contains("id=\"cancel-form\""),
+        "a placed order cannot be cancelled"
+    );
+    let (token, key) = (csrf_of(&page), field_of(&page, "idempotency_key"));
+    let form = [
+        ("csrf", token.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("amount", "10.00"),
+        ("refund_reason", "requested_by_customer"),
+    ];
+    // Sent twice (a double click, a reload): one refund.
+    for _ in 0..2 {
+        let response = client
+            .post(app.url(&format!("/ops/orders/{number}/refund")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    let refunds: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT amount, reason FROM refunds WHERE order_number = $1")
+            .bind(&number)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(refunds, [(1000, Some("requested_by_customer".to_owned()))]);
+    // A reason Stripe does not know: the page says so, nothing is written.
+    let bad = client
+        .post(app.url(&format!("/ops/orders/{number}/refund")))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("idempotency_key", "another"),
+            ("refund_reason", "boredom"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("reason must be one of"));
 
     let (_, instructions) = app
         .get_json(&format!("/v1/ops/placements/{number}"), &app.ops_key)
@@ -454,6 +509,62 @@ async fn a_refund_shows_in_its_orders_activity() {
     );
     let page = order_page_as_ops(&app, &number).await;
     assert!(page.contains("order.refund_requested"), "{page}");
+    assert!(page.contains("id=\"refunds\""), "{page}");
+}
+
+/// The cancel form takes a waiting order out of the queue.
+#[tokio::test]
+async fn the_cancel_form_takes_an_order_out_of_the_queue() {
+    let app = TestApp::spawn().await;
+    let number = app.manual_queue_order("cancel-form").await;
+    let client = client();
+    assert_eq!(sign_in(&app, &client, &app.ops_key).await.status(), 303);
+    let page = client
+        .get(app.url(&format!("/ops/orders/{number}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"cancel-form\""), "{page}");
+    assert!(
+        !page.contains("id=\"refund-form\""),
+        "nothing was paid for yet"
+    );
+    let token = csrf_of(&page);
+    let blank = client
+        .post(app.url(&format!("/ops/orders/{number}/cancel")))
+        .form(&[("csrf", token.as_str()), ("reason", " ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blank.status(), 422, "a reason is required");
+    let response = client
+        .post(app.url(&format!("/ops/orders/{number}/cancel")))
+        .form(&[("csrf", token.as_str()), ("reason", "customer called")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (order, queue): (String, String) = sqlx::query_as(
+        "SELECT o.status, mp.status FROM orders o JOIN manual_placements mp ON mp.order_number = o.number
+         WHERE o.number = $1",
+    )
+    .bind(&number)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((order.as_str(), queue.as_str()), ("cancelled", "cancelled"));
+    let audit = audit_rows(&app, &format!("order:{number}")).await;
+    assert!(
+        audit
+            .iter()
+            .any(|(actor, action, _, detail)| actor == "key:ops-alice"
+                && action == "order.cancel"
+                && detail["reason"] == "customer called"),
+        "{audit:?}"
+    );
 }
 
 /// The console's page of an order, read by a freshly signed-in ops person.

@@ -5,11 +5,35 @@
 //! the checkout does: no in-progress rows to expire, nothing half-written on a crash.
 //! Here: the header and the request's hash.
 
+use axum::http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::error::ApiError;
+
 pub const HEADER: &str = "idempotency-key";
 pub const MAX_KEY_LEN: usize = 255;
+
+/// The `Idempotency-Key` header: required, 1-255 printable ASCII characters.
+pub fn key_from(headers: &HeaderMap) -> Result<String, ApiError> {
+    const FIELD: &str = "Idempotency-Key";
+    let value = headers
+        .get(HEADER)
+        .ok_or_else(|| ApiError::missing(FIELD))?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=MAX_KEY_LEN).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                FIELD,
+                format!(
+                    "{FIELD} must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"
+                ),
+            )
+        })?;
+    Ok(key.to_owned())
+}
 
 /// SHA-256 of the body with object keys sorted and insignificant white space removed,
 /// so the same request formatted differently is still the same request.

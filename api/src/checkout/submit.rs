@@ -271,6 +271,7 @@ fn answer(
                 updated_at: at,
                 history: None,
                 retailer_charge: None,
+                refunds: None,
             })
         })
         .collect::<Result<_, ApiError>>()?;

@@ -66,6 +66,67 @@ pub struct OrderView {
     /// Ops only, once the total paid is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retailer_charge: Option<RetailerCharge>,
+    /// Ops only: every refund asked for, oldest first, with Stripe's error for a failed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundView>>,
+}
+
+/// One refund of an order, as ops and finance see it.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub refund_number: i32,
+    pub amount: Minor,
+    /// Stripe's refund reason, when one was given.
+    pub reason: Option<String>,
+    /// `requested`, `succeeded` or `failed`.
+    pub status: String,
+    /// Why Stripe refused it (a failed refund).
+    pub error: Option<String>,
+    pub stripe_refund_id: Option<String>,
+    /// Whether this refund returned the order's units to stock.
+    pub restocked: bool,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+type RefundRow = (
+    i32,
+    i64,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+async fn refunds_of(conn: &mut PgConnection, number: &str) -> sqlx::Result<Vec<RefundView>> {
+    let rows: Vec<RefundRow> = sqlx::query_as(
+        "SELECT sequence, amount, reason, status, error, stripe_refund_id, restocked,
+                requested_by, requested_at, settled_at
+         FROM refunds WHERE order_number = $1 ORDER BY sequence",
+    )
+    .bind(number)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RefundView {
+            refund_number: r.0,
+            amount: Minor(r.1),
+            reason: r.2,
+            status: r.3,
+            error: r.4,
+            stripe_refund_id: r.5,
+            restocked: r.6,
+            requested_by: r.7,
+            requested_at: r.8,
+            settled_at: r.9,
+        })
+        .collect())
 }
 
 /// What the retailer charged for an order against what the customer paid for it. What
@@ -309,12 +370,13 @@ pub async fn order(
     .fetch_all(&mut *conn)
     .await?;
     let items = items.into_iter().map(item_view).collect();
-    let charge = match reader {
-        Reader::Ops => retailer_charge(&row),
-        Reader::Storefront => None,
+    let (charge, refunds) = match reader {
+        Reader::Ops => (retailer_charge(&row), Some(refunds_of(conn, number).await?)),
+        Reader::Storefront => (None, None),
     };
     let mut view = order_view(row, items, Some(History::for_reader(history, reader)));
     view.retailer_charge = charge;
+    view.refunds = refunds;
     Ok(Some((principal, view)))
 }
 
@@ -434,5 +496,6 @@ fn order_view(o: OrderRow, items: Vec<ItemView>, history: Option<History>) -> Or
         updated_at: o.updated_at,
         history,
         retailer_charge: None,
+        refunds: None,
     }
 }

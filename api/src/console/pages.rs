@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cartwright_shared::ids::new_secret;
-use cartwright_shared::placement::manual_queue;
+use cartwright_shared::placement::{cancel, manual_queue};
 use cartwright_shared::queue::dead_letters;
+use cartwright_shared::status::order;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -15,9 +16,11 @@ use super::session::{self, PRE_CSRF_COOKIE, SESSION_COOKIE, Session};
 use super::{error_page, render};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
+use crate::ops_change::refund::{self, RefundBody};
 use crate::ops_change::sku::{self, SkuChange};
 use crate::ops_change::store;
 use crate::placement::{self, Filter};
+use crate::routes::ops_orders::cancel_error;
 use crate::routes::ops_placements::PlacedBody;
 use crate::state::AppState;
 use crate::validate::{optional_text, required_text};
@@ -260,6 +263,9 @@ async fn order_page(
     .filter(|l| !l.trim().is_empty())
     .collect();
     let mine = instructions.placement.claimed_by.as_deref() == Some(session.actor().as_str());
+    let order_status = instructions.order.status.as_str();
+    let cancellable = cancel::CANCELLABLE.contains(&order_status);
+    let refundable = order::BOUGHT.contains(&order_status);
     let age = age(instructions.placement.age_seconds);
     render(
         status,
@@ -272,6 +278,10 @@ async fn order_page(
             address_lines => address_lines,
             mine => mine,
             age => age,
+            cancellable => cancellable,
+            refundable => refundable,
+            refund_key => new_secret(16),
+            refund_reasons => refund::REASONS,
             error => error,
             notice => notice,
             form => form,
@@ -288,6 +298,7 @@ pub async fn order(
     let notice = query.get("done").map(|d| match d.as_str() {
         "claim" => "Claimed: the order is yours while the lease lasts.".to_owned(),
         "renew" => "Lease renewed.".to_owned(),
+        "refund" => "Refund requested: the payment worker refunds it through Stripe.".to_owned(),
         other => format!("Done: {other}."),
     });
     order_page(
@@ -336,6 +347,14 @@ pub async fn order_action(
                 Err(err) => Err(err),
             }
         }
+        "cancel" => match required_text("reason", field(&fields, "reason")) {
+            Ok(reason) => cancel::cancel(&state.pool, &number, &who, &reason)
+                .await
+                .map(|_| ())
+                .map_err(cancel_error),
+            Err(err) => Err(err),
+        },
+        "refund" => console_refund(&state, &session, &number, &fields).await,
         "failed" => match required_text("reason", field(&fields, "reason")) {
             Ok(reason) => manual_queue::fail(&state.pool, &number, &who, &reason)
                 .await
@@ -347,7 +366,7 @@ pub async fn order_action(
         }
     };
     match result {
-        Ok(()) if action == "placed" || action == "failed" => {
+        Ok(()) if action == "placed" || action == "failed" || action == "cancel" => {
             Redirect::to(&format!("/ops/queue?done={action}+{number}")).into_response()
         }
         Ok(()) => Redirect::to(&format!("/ops/orders/{number}?done={action}")).into_response(),
@@ -365,6 +384,38 @@ pub async fn order_action(
             .await
         }
     }
+}
+
+/// The console's refund form: the same function as the API, under the idempotency key
+/// the page was rendered with, so submitting the form twice refunds once.
+async fn console_refund(
+    state: &AppState,
+    session: &Session,
+    number: &str,
+    fields: &Fields,
+) -> Result<(), ApiError> {
+    let text = |name: &str| field(fields, name).filter(|v| !v.trim().is_empty());
+    let body = RefundBody {
+        amount: text("amount").map(|a| a.trim().to_owned()),
+        reason: text("refund_reason"),
+        restock: Some(fields.get("restock").is_some_and(|v| v == "true")),
+    };
+    let ask = body.parse()?;
+    let key = text("idempotency_key").ok_or_else(|| ApiError::missing("idempotency_key"))?;
+    let request = json!({ "amount": body.amount, "reason": body.reason, "restock": body.restock });
+    refund::request(
+        &state.pool,
+        &session.actor(),
+        number,
+        &ask,
+        &refund::Idempotency {
+            principal: &session.principal,
+            key: &key,
+            body: &request,
+        },
+    )
+    .await
+    .map(|_| ())
 }
 
 pub async fn dead_letters(

@@ -7,7 +7,7 @@ use cartwright_shared::money::{Currency, Minor};
 use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::stock_levels;
 use serde_json::{Map, Value, json};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::ApiError;
 use crate::routes::catalog::{SkuView, sku_view};
@@ -83,14 +83,26 @@ pub async fn put(
     sku: &str,
     change: SkuChange,
 ) -> Result<(bool, SkuView), ApiError> {
+    let mut tx = pool.begin().await?;
+    let done = put_in(&mut tx, actor, sku, change).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`put`] inside the caller's transaction: a refund that restocks returns its units
+/// with the same checks, audit row and low-stock resolution as an ops restock.
+pub async fn put_in(
+    tx: &mut PgConnection,
+    actor: &str,
+    sku: &str,
+    change: SkuChange,
+) -> Result<(bool, SkuView), ApiError> {
     sku_code(sku)?;
     if change.price.is_some_and(|p| p.0 == 0) {
         return Err(ApiError::invalid("price", "price must be above zero"));
     }
     let stock = count("stock", change.stock)?;
     let threshold = count("low_stock_threshold", change.low_stock_threshold)?;
-
-    let mut tx = pool.begin().await?;
     let existing: Option<(String, String, i32)> =
         sqlx::query_as("SELECT store_id, currency, reserved FROM skus WHERE sku = $1 FOR UPDATE")
             .bind(sku)
@@ -193,11 +205,10 @@ pub async fn put(
         }
     };
     let action = if created { "sku.create" } else { "sku.update" };
-    ops_audit::record(&mut tx, actor, action, Target::Sku(sku), change.detail()).await?;
+    ops_audit::record(&mut *tx, actor, action, Target::Sku(sku), change.detail()).await?;
     // Alert when the change leaves the SKU low; resolve its alerts when it is restocked
     // above its threshold. Same transaction: both happen if and only if the change does.
-    stock_levels::check(&mut tx, &[sku.to_owned()]).await?;
-    let view = sku_view(&mut tx, sku).await?;
-    tx.commit().await?;
+    stock_levels::check(&mut *tx, &[sku.to_owned()]).await?;
+    let view = sku_view(&mut *tx, sku).await?;
     Ok((created, view))
 }

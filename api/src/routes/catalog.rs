@@ -17,7 +17,7 @@ pub struct SkuView {
     title: String,
     price: Minor,
     currency: String,
-    stock: i32,
+    pub stock: i32,
     reserved: i32,
     available: i32,
     low_stock_threshold: i32,

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cartwright_shared::api_keys::Role;
 
-use crate::checkout::idempotency::{self, MAX_KEY_LEN};
+use crate::checkout::idempotency;
 use crate::checkout::request::{CheckoutBody, CheckoutRequest};
 use crate::checkout::submit::{self, Submission};
 use crate::checkout::view::{self, Reader};
@@ -25,7 +25,7 @@ pub async fn create(
         .intake_limiter
         .check(principal.key_id)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key_from(&headers)?;
     let request_hash = idempotency::request_hash(&body.json);
     validate::refuse_hidden_or_private(&body.json)?;
     let request = CheckoutRequest::try_from(body.value)?;
@@ -49,26 +49,6 @@ pub async fn create(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    const FIELD: &str = "Idempotency-Key";
-    let value = headers
-        .get(idempotency::HEADER)
-        .ok_or_else(|| ApiError::missing(FIELD))?;
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| (1..=MAX_KEY_LEN).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                FIELD,
-                format!(
-                    "{FIELD} must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"
-                ),
-            )
-        })?;
-    Ok(key.to_owned())
 }
 
 /// A storefront sees only its own checkouts (another's answers 404, revealing nothing),

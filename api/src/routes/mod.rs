@@ -8,7 +8,7 @@ mod openapi;
 mod ops_alerts;
 mod ops_catalog;
 mod ops_dead_letters;
-mod ops_orders;
+pub(crate) mod ops_orders;
 pub(crate) mod ops_placements;
 mod ops_refunds;
 mod ops_stores;
@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ops/stats", get(ops_placements::stats))
         .route("/v1/ops/orders/{number}/refund", post(ops_refunds::create))
+        .route("/v1/ops/orders/{number}/cancel", post(ops_orders::cancel))
         // Stripe's events need more than BODY_LIMIT; a route's own limit wins over the one
         // the router sets below.
         .route(

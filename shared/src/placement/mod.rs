@@ -2,6 +2,7 @@
 //! retailer", and the durable manual queue where a person does the buying.
 //! docs/events.md is the contract; docs/architecture.md explains the leases.
 
+pub mod cancel;
 pub mod manual_queue;
 pub mod route;
 pub mod tolerance;

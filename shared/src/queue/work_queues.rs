@@ -29,6 +29,7 @@ pub fn payments() -> WorkQueue {
             "checkout.expired",
             "order.placed",
             "order.failed",
+            crate::placement::cancel::CANCELLED,
             "refund.requested",
         ],
     )

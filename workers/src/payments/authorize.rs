@@ -3,6 +3,7 @@
 //! for the customer (a webhook moves it on); declined → `payment_failed`, stock back.
 
 use cartwright_shared::outbox;
+use cartwright_shared::placement::cancel;
 use cartwright_shared::placement::route::{self, Routing};
 use cartwright_shared::queue::handler::{Context, HandlerError};
 use cartwright_shared::status::{checkout as cs, order as os};
@@ -151,7 +152,7 @@ async fn authorized(
     .execute(&mut *conn)
     .await?;
     // Paid orders go straight to their store's way of buying, in this transaction.
-    route::route(
+    let routed = route::route(
         conn,
         Routing {
             checkout_id: &checkout.id,
@@ -161,6 +162,18 @@ async fn authorized(
         },
     )
     .await?;
+    if routed.is_empty() {
+        // Every order was cancelled while the payment was on its way: nothing will be
+        // placed, so settlement (which cancels the authorization) is due now. Its
+        // trigger is the `order.cancelled` that came too early to settle anything.
+        outbox::enqueue(
+            conn,
+            cancel::CANCELLED,
+            &checkout.id,
+            &json!({ "checkout_id": checkout.id }),
+        )
+        .await?;
+    }
     ledger::record(
         conn,
         ledger::Entry {

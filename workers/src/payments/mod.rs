@@ -43,7 +43,7 @@ impl Handler for Payments {
                 let event: authorize::Submitted = payload(message)?;
                 authorize::on_expired(ctx, &self.stripe, &event.checkout_id).await
             }
-            "order.placed" | "order.failed" => {
+            "order.placed" | "order.failed" | cartwright_shared::placement::cancel::CANCELLED => {
                 let event: settle::OrderSettled = payload(message)?;
                 settle::on_order_event(ctx, &self.stripe, &event.checkout_id).await
             }

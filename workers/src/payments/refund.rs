@@ -6,6 +6,7 @@
 //! its metadata): a job replayed from the dead letters after Stripe forgot the key (about
 //! 24 hours) must find the refund it made, not make a second one.
 
+use cartwright_shared::ops_alert::{self, OpsAlert};
 use cartwright_shared::outbox;
 use cartwright_shared::queue::handler::{Context, HandlerError};
 use cartwright_shared::status::order as os;
@@ -23,6 +24,9 @@ pub struct Requested {
     pub order_number: String,
     pub amount: i64,
     pub refund_number: i32,
+    /// Stripe's refund reason (`duplicate`, `fraudulent`, `requested_by_customer`).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 pub async fn run(
@@ -80,6 +84,7 @@ pub async fn run(
                     &request.order_number,
                     request.refund_number,
                     request.amount,
+                    request.reason.as_deref(),
                 )
                 .await
         }
@@ -175,8 +180,27 @@ async fn failed(
     .bind(error)
     .execute(&mut *conn)
     .await?;
-    write_ledger(conn, checkout, request, None, Some(error)).await
+    write_ledger(conn, checkout, request, None, Some(error)).await?;
+    let alert = OpsAlert {
+        kind: ALERT_REFUND_FAILED.to_owned(),
+        target: format!("order:{}", request.order_number),
+        message: format!(
+            "Stripe refused refund {} of order {} ({} in minor units): {error}. The customer has \
+             not been refunded; settle it with them or refund another way.",
+            request.refund_number, request.order_number, request.amount
+        ),
+        detail: json!({
+            "checkout_id": checkout.id,
+            "refund_number": request.refund_number,
+            "amount": request.amount,
+            "error": error,
+        }),
+    };
+    ops_alert::raise(conn, ACTOR, &checkout.id, &alert).await
 }
+
+/// The `ops.alert` kind of a refund Stripe refused.
+pub const ALERT_REFUND_FAILED: &str = "refund_failed";
 
 async fn write_ledger(
     conn: &mut PgConnection,

@@ -21,7 +21,7 @@ use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, CapturePaymentIntent,
     CreatePaymentIntent, RetrievePaymentIntent,
 };
-use stripe_core::refund::{CreateRefund, ListRefund};
+use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund};
 use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, Refund};
 use stripe_types::Currency;
 
@@ -41,6 +41,16 @@ pub mod key {
     }
     pub fn refund(order_number: &str, sequence: i32) -> String {
         format!("{order_number}:refund:{sequence}")
+    }
+}
+
+/// Stripe's refund reason for the one Cartwright recorded (the API accepts only these).
+fn refund_reason(reason: &str) -> CreateRefundReason {
+    match reason {
+        "duplicate" => CreateRefundReason::Duplicate,
+        "fraudulent" => CreateRefundReason::Fraudulent,
+        "requested_by_customer" => CreateRefundReason::RequestedByCustomer,
+        other => CreateRefundReason::Unknown(other.to_owned()),
     }
 }
 
@@ -234,10 +244,15 @@ impl Stripe {
         order_number: &str,
         sequence: i32,
         amount: i64,
+        reason: Option<&str>,
     ) -> Result<Refund, Failure> {
-        Ok(CreateRefund::new()
+        let mut request = CreateRefund::new()
             .payment_intent(payment_intent)
-            .amount(amount)
+            .amount(amount);
+        if let Some(reason) = reason {
+            request = request.reason(refund_reason(reason));
+        }
+        Ok(request
             .metadata(HashMap::from([
                 ("order_number".to_owned(), order_number.to_owned()),
                 ("refund_number".to_owned(), sequence.to_string()),

@@ -2,6 +2,7 @@
 //! client against the project's Stripe emulator, on real PostgreSQL and RabbitMQ.
 
 mod authorize;
+mod cancel;
 mod common;
 mod process_killed;
 mod refunds;
