@@ -1,8 +1,8 @@
 //! Submitting a checkout in two round trips. First one read of the catalog (the cart's
 //! SKUs with their stores' shipping rules, and the tax rate), from which the cart is
 //! priced (`super::catalog`, the path a quote takes too), never from the client. Then one call of `submit_checkout` (migration
-//! 0008), a transaction of its own that checks the idempotency key, writes the checkout,
-//! its orders, their lines, the holds, the audit rows, the `checkout.submitted` outbox
+//! 0008; 0020 copies each SKU's options onto its line), a transaction of its own that
+//! checks the idempotency key, writes the checkout, its orders, their lines, the holds, the audit rows, the `checkout.submitted` outbox
 //! message (and a `stock.low` one for each SKU the holds leave at or under its
 //! threshold) and the stored answer, and reserves the stock last, under a check that the
 //! catalog still says what the cart was priced from. Either all of it commits or none of
