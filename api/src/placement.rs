@@ -261,8 +261,7 @@ pub async fn instructions(
             .bind(&placement.checkout_id)
             .fetch_one(&mut *conn)
             .await?;
-    let rows: Vec<(String, String, i32, i64, i64, i64, Value)> =
-        sqlx::query_as(
+    let rows: Vec<(String, String, i32, i64, i64, i64, Value)> = sqlx::query_as(
         "SELECT i.sku, i.title, i.quantity, i.unit_price, i.line_total, s.price, i.options
          FROM order_items i JOIN skus s ON s.sku = i.sku
          WHERE i.order_number = $1 ORDER BY i.position",

@@ -192,9 +192,18 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
 async fn sku_options_are_set_checked_and_cleared() {
     let app = TestApp::spawn().await;
     let path = "/v1/ops/catalog/NORD-1002";
-    let (status, body) = put(&app, path, json!({"options": {"size": " M ", "colour": "navy"}})).await;
+    let (status, body) = put(
+        &app,
+        path,
+        json!({"options": {"size": " M ", "colour": "navy"}}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["options"], json!({"size": "M", "colour": "navy"}), "trimmed");
+    assert_eq!(
+        body["options"],
+        json!({"size": "M", "colour": "navy"}),
+        "trimmed"
+    );
     assert_eq!(body["title"], "Merino Base Layer");
 
     // A new SKU with its options; one without any shows {}.
@@ -251,9 +260,17 @@ async fn sku_options_are_set_checked_and_cleared() {
         (Value::Object(many), "options", "at most 16"),
         (json!({"size": 42}), "options.size", "must be text"),
         (json!({"size": null}), "options.size", "must be text"),
-        (json!({"size": {"eu": "42"}}), "options.size", "must be text"),
+        (
+            json!({"size": {"eu": "42"}}),
+            "options.size",
+            "must be text",
+        ),
         (json!({"size": "  "}), "options.size", "is empty"),
-        (json!({"size": "x".repeat(101)}), "options.size", "longer than 100"),
+        (
+            json!({"size": "x".repeat(101)}),
+            "options.size",
+            "longer than 100",
+        ),
         (json!({"size": "M\u{7}"}), "options.size", "U+0007"),
         (json!({"size": "M\u{e007}"}), "options.size", "U+E007"),
     ] {
@@ -265,7 +282,11 @@ async fn sku_options_are_set_checked_and_cleared() {
         assert!(message.contains(says), "{options}: {message}");
     }
     let (_, body) = put(&app, path, json!({})).await;
-    assert_eq!(body["options"], json!({"size": "S"}), "unchanged by refusals");
+    assert_eq!(
+        body["options"],
+        json!({"size": "S"}),
+        "unchanged by refusals"
+    );
 
     let (status, body) = put(&app, path, json!({"options": {}})).await;
     assert_eq!((status, &body["options"]), (200, &json!({})), "cleared");

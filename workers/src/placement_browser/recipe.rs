@@ -571,8 +571,8 @@ mod tests {
 
     #[test]
     fn a_select_by_text_of_an_option_is_read_and_its_options_listed() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/placement_browser/recipes/variants");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/placement_browser/recipes/variants");
         let recipe = &load_dir(&fixture).expect("variants")["nordwind"];
         let select = recipe
             .item_steps

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cartwright_shared::placement::tolerance::{self, Verdict};
 use cartwright_shared::text;
-use fantoccini::error::CmdError;
 use fantoccini::elements::{Element, ElementRef};
+use fantoccini::error::CmdError;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 

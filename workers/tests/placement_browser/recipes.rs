@@ -318,9 +318,9 @@ async fn a_size_the_retailer_does_not_offer_goes_to_a_person_unbought() {
     waits_unbought_for_a_person(&w, &number, "page_changed").await;
     let (_, error, _, _) = last_attempt(&w, &number).await;
     assert!(
-        error
-            .as_deref()
-            .is_some_and(|e| e.contains("no option with text \"XXL\"") && e.contains("S | M | L | XL")),
+        error.as_deref().is_some_and(
+            |e| e.contains("no option with text \"XXL\"") && e.contains("S | M | L | XL")
+        ),
         "{error:?}"
     );
     w.stop().await;

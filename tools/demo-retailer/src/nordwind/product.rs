@@ -108,11 +108,9 @@ pub async fn add(
     // With `variant_ids` the form sends the shop's variant id; the order log keeps the
     // option value it stands for (an unknown id stays as sent, and is refused).
     let option = match form.option {
-        Some(id) if scenarios.has(Scenario::VariantIds) => Some(
-            product
-                .option_for_variant_id(&id)
-                .map_or(id, str::to_owned),
-        ),
+        Some(id) if scenarios.has(Scenario::VariantIds) => {
+            Some(product.option_for_variant_id(&id).map_or(id, str::to_owned))
+        }
         other => other,
     };
     let add = AddRequest {
