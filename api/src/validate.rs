@@ -133,62 +133,6 @@ pub fn country_code(field: &str, value: Option<String>) -> Result<String, ApiErr
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_owned())
-    }
-
-    #[test]
-    fn text_rules() {
-        assert_eq!(required_text("f", s("  a  ")).unwrap(), "a");
-        assert!(required_text("f", s("   ")).is_err());
-        assert!(required_text("f", None).is_err());
-        assert!(required_text("f", s("a\u{7}b")).is_err());
-        assert!(required_text("f", s("a\nb")).is_err());
-        assert!(required_text("f", Some("é".repeat(200))).is_ok());
-        assert!(required_text("f", Some("é".repeat(201))).is_err());
-    }
-
-    #[test]
-    fn customer_references() {
-        assert_eq!(customer_reference(" cus_42 ").unwrap(), "cus_42");
-        assert!(customer_reference("x".repeat(128).as_str()).is_ok());
-        for bad in ["", "   ", "a\tb", "a\u{200B}b", "a\u{E007}"] {
-            assert!(customer_reference(bad).is_err(), "{bad:?}");
-        }
-        assert!(customer_reference("x".repeat(129).as_str()).is_err());
-    }
-
-    #[test]
-    fn emails() {
-        assert!(email("e", s("jane@example.com")).is_ok());
-        for bad in [
-            "jane",
-            "jane@",
-            "@example.com",
-            "jane@example",
-            "ja ne@example.com",
-            "jane@ex..com",
-        ] {
-            assert!(email("e", s(bad)).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn phones_and_countries() {
-        assert!(phone("p", s("+14155550100")).is_ok());
-        assert!(phone("p", None).unwrap().is_none());
-        assert!(phone("p", s("4155550100")).is_err());
-        assert!(phone("p", s("+1415555010O")).is_err());
-        assert_eq!(country_code("c", s("us")).unwrap(), "US");
-        assert!(country_code("c", s("XX")).is_err());
-        assert!(country_code("c", s("USA")).is_err());
-    }
-}
-
 /// At most this many options per SKU.
 pub const MAX_OPTIONS: usize = 16;
 /// The longest option name (`size`, `colour`, `fit_type`).
@@ -265,4 +209,60 @@ pub fn sku_options(value: &Value) -> Result<std::collections::BTreeMap<String, S
         options.insert(name.clone(), text.to_owned());
     }
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(required_text("f", s("  a  ")).unwrap(), "a");
+        assert!(required_text("f", s("   ")).is_err());
+        assert!(required_text("f", None).is_err());
+        assert!(required_text("f", s("a\u{7}b")).is_err());
+        assert!(required_text("f", s("a\nb")).is_err());
+        assert!(required_text("f", Some("é".repeat(200))).is_ok());
+        assert!(required_text("f", Some("é".repeat(201))).is_err());
+    }
+
+    #[test]
+    fn customer_references() {
+        assert_eq!(customer_reference(" cus_42 ").unwrap(), "cus_42");
+        assert!(customer_reference("x".repeat(128).as_str()).is_ok());
+        for bad in ["", "   ", "a\tb", "a\u{200B}b", "a\u{E007}"] {
+            assert!(customer_reference(bad).is_err(), "{bad:?}");
+        }
+        assert!(customer_reference("x".repeat(129).as_str()).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("e", s("jane@example.com")).is_ok());
+        for bad in [
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "ja ne@example.com",
+            "jane@ex..com",
+        ] {
+            assert!(email("e", s(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_and_countries() {
+        assert!(phone("p", s("+14155550100")).is_ok());
+        assert!(phone("p", None).unwrap().is_none());
+        assert!(phone("p", s("4155550100")).is_err());
+        assert!(phone("p", s("+1415555010O")).is_err());
+        assert_eq!(country_code("c", s("us")).unwrap(), "US");
+        assert!(country_code("c", s("XX")).is_err());
+        assert!(country_code("c", s("USA")).is_err());
+    }
 }

@@ -66,10 +66,10 @@ fn page(
         was_cents => scenarios.has(Scenario::SalePrice).then(|| money::raised(price_cents)),
         sold_out => scenarios.has(Scenario::OutOfStock),
         script_rendered => scenarios.has(Scenario::ScriptRendered),
-        option_ids => scenarios
-            .has(Scenario::VariantIds)
-            .then(|| product.option.as_ref())
-            .flatten()
+        option_ids => product
+            .option
+            .as_ref()
+            .filter(|_| scenarios.has(Scenario::VariantIds))
             .map(|o| (0..o.values.len()).map(catalog::variant_id).collect::<Vec<_>>()),
         consent => shown.consent,
         scenario => request.map(Scenario::as_str),
