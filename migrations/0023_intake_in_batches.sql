@@ -169,10 +169,13 @@ BEGIN
                  status TEXT, subtotal BIGINT, shipping BIGINT, tax BIGINT, total BIGINT)
             ORDER BY e.n
         ), items_written AS (
+            -- Each line keeps its SKU's options (migration 0020) as the row locked above
+            -- has them, whatever ops change after the API's read.
             INSERT INTO order_items (order_number, position, sku, title, quantity, unit_price,
-                                     line_total)
-            SELECT order_number, position, sku, title, quantity, unit_price, line_total
-            FROM lines
+                                     line_total, options)
+            SELECT l.order_number, l.position, l.sku, l.title, l.quantity, l.unit_price,
+                   l.line_total, s.options
+            FROM lines l JOIN skus s ON s.sku = l.sku
         ), holds_written AS (
             INSERT INTO reservations (checkout_id, order_number, sku, quantity, expires_at)
             SELECT checkout_id, order_number, sku, quantity,

@@ -4,7 +4,9 @@
 
 use cartwright_shared::money::Minor;
 use cartwright_shared::ops_audit::Target;
-use cartwright_shared::placement::manual_queue::PlacementError;
+use cartwright_shared::placement::{self, manual_queue::PlacementError};
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -195,8 +197,9 @@ pub struct ItemToBuy {
     pub sku: String,
     pub title: String,
     pub quantity: i32,
-    /// The catalog has no product options yet: always null until it does.
-    pub options: Option<Value>,
+    /// The line's options (`{"size": "M"}`) as the SKU had them when it was ordered,
+    /// `{}` for none.
+    pub options: BTreeMap<String, String>,
     pub expected_unit_price: Minor,
     pub expected_line_total: Minor,
     /// The catalog's price now; differs from the expected price when it moved.
@@ -258,8 +261,8 @@ pub async fn instructions(
             .bind(&placement.checkout_id)
             .fetch_one(&mut *conn)
             .await?;
-    let rows: Vec<(String, String, i32, i64, i64, i64)> = sqlx::query_as(
-        "SELECT i.sku, i.title, i.quantity, i.unit_price, i.line_total, s.price
+    let rows: Vec<(String, String, i32, i64, i64, i64, Value)> = sqlx::query_as(
+        "SELECT i.sku, i.title, i.quantity, i.unit_price, i.line_total, s.price, i.options
          FROM order_items i JOIN skus s ON s.sku = i.sku
          WHERE i.order_number = $1 ORDER BY i.position",
     )
@@ -269,7 +272,7 @@ pub async fn instructions(
     let mut warnings = Vec::new();
     let items: Vec<ItemToBuy> = rows
         .into_iter()
-        .map(|(sku, title, quantity, unit, line, now)| {
+        .map(|(sku, title, quantity, unit, line, now, options)| {
             if unit != now {
                 warnings.push(format!(
                     "{sku}: the catalog price moved from {} to {} since the order; the customer pays {}",
@@ -282,7 +285,7 @@ pub async fn instructions(
                 sku,
                 title,
                 quantity,
-                options: None,
+                options: placement::line_options(&options),
                 expected_unit_price: Minor(unit),
                 expected_line_total: Minor(line),
                 catalog_price: Minor(now),

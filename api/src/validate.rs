@@ -133,6 +133,84 @@ pub fn country_code(field: &str, value: Option<String>) -> Result<String, ApiErr
     }
 }
 
+/// At most this many options per SKU.
+pub const MAX_OPTIONS: usize = 16;
+/// The longest option name (`size`, `colour`, `fit_type`).
+pub const MAX_OPTION_NAME: usize = 32;
+/// The longest option value (`M`, `Navy blue`, `EU 42 / UK 8`).
+pub const MAX_OPTION_VALUE: usize = 100;
+
+/// A SKU's `options`: a JSON object of at most [`MAX_OPTIONS`] names, each matching
+/// `[a-z_][a-z0-9_]*` (at most [`MAX_OPTION_NAME`] characters, so a recipe can write
+/// `{option.size}`), to a string value of 1 to [`MAX_OPTION_VALUE`] characters, trimmed,
+/// without control, private-use or formatting characters (a recipe selects or types
+/// it on a retailer's page). `{}` means no options. Each failure names its field,
+/// `options.<name>` for a value.
+pub fn sku_options(value: &Value) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid(
+            "options",
+            "options must be an object of option names to text, e.g. {\"size\": \"M\"}",
+        ));
+    };
+    if map.len() > MAX_OPTIONS {
+        return Err(ApiError::invalid(
+            "options",
+            format!("options has {} names; at most {MAX_OPTIONS}", map.len()),
+        ));
+    }
+    let mut options = std::collections::BTreeMap::new();
+    for (name, value) in map {
+        let good_name = (1..=MAX_OPTION_NAME).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !good_name {
+            return Err(ApiError::invalid(
+                "options",
+                format!(
+                    "option name {name:?} must be 1-{MAX_OPTION_NAME} lower-case letters, digits or underscores, not starting with a digit"
+                ),
+            ));
+        }
+        let field = format!("options.{name}");
+        let Value::String(text) = value else {
+            return Err(ApiError::invalid(
+                field.clone(),
+                format!("{field} must be text"),
+            ));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ApiError::invalid(
+                field.clone(),
+                format!("{field} is empty; leave the option out instead"),
+            ));
+        }
+        if text.chars().count() > MAX_OPTION_VALUE {
+            return Err(ApiError::invalid(
+                field.clone(),
+                format!("{field} is longer than {MAX_OPTION_VALUE} characters"),
+            ));
+        }
+        if let Some(c) = text
+            .chars()
+            .find(|c| c.is_control() || text::is_hidden_or_private(*c))
+        {
+            return Err(ApiError::invalid(
+                field.clone(),
+                format!(
+                    "{field} contains U+{:04X}, a control, private-use or invisible formatting character",
+                    c as u32
+                ),
+            ));
+        }
+        options.insert(name.clone(), text.to_owned());
+    }
+    Ok(options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -580,3 +580,26 @@ async fn order_page_as_ops(app: &TestApp, number: &str) -> String {
         .await
         .unwrap()
 }
+
+/// The order page lists each line's options (`none` for a SKU without any).
+#[tokio::test]
+async fn the_order_page_lists_each_lines_options() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/ops/catalog/NORD-1001",
+            &app.ops_key,
+            &serde_json::json!({"options": {"size": "42", "colour": "navy"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let number = app.manual_queue_order("console-options").await;
+    let page = order_page_as_ops(&app, &number).await;
+    assert!(
+        page.contains(
+            r#"<td class="options"><span class="option" data-option="colour">colour: <strong>navy</strong></span>, <span class="option" data-option="size">size: <strong>42</strong></span></td>"#
+        ),
+        "{page}"
+    );
+}

@@ -185,3 +185,109 @@ async fn skus_are_created_and_updated_and_prices_come_from_the_catalog() {
         assert_eq!(error["error"]["field"], field, "{path}");
     }
 }
+
+/// A SKU's options: set, shown, replaced whole, cleared with `{}`, audited; bad ones
+/// are a 422 naming the field, and leave the SKU as it was.
+#[tokio::test]
+async fn sku_options_are_set_checked_and_cleared() {
+    let app = TestApp::spawn().await;
+    let path = "/v1/ops/catalog/NORD-1002";
+    let (status, body) = put(
+        &app,
+        path,
+        json!({"options": {"size": " M ", "colour": "navy"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["options"],
+        json!({"size": "M", "colour": "navy"}),
+        "trimmed"
+    );
+    assert_eq!(body["title"], "Merino Base Layer");
+
+    // A new SKU with its options; one without any shows {}.
+    let (status, body) = put(
+        &app,
+        "/v1/ops/catalog/NORD-1002-L",
+        json!({"store": "nordwind", "title": "Merino Base Layer", "price": "64.50",
+               "stock": 5, "options": {"size": "L"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["options"], json!({"size": "L"}));
+    let (_, catalog) = app
+        .get_json("/v1/catalog?store=nordwind", &app.storefront_key)
+        .await;
+    let options_of = |sku: &str| {
+        catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["sku"] == sku)
+            .map(|i| i["options"].clone())
+    };
+    assert_eq!(options_of("NORD-1002-L"), Some(json!({"size": "L"})));
+    assert_eq!(options_of("NORD-1001"), Some(json!({})));
+
+    // Other fields leave the options alone; `options` replaces them whole.
+    let (_, body) = put(&app, path, json!({"stock": 61})).await;
+    assert_eq!(body["options"], json!({"size": "M", "colour": "navy"}));
+    let (_, body) = put(&app, path, json!({"options": {"size": "S"}})).await;
+    assert_eq!(body["options"], json!({"size": "S"}));
+    let audited: Value = sqlx::query_scalar(
+        "SELECT detail FROM ops_audit WHERE target = 'sku:NORD-1002' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited["options"], json!({"size": "S"}));
+
+    let many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("o{i}"), json!("x"))).collect();
+    for (options, field, says) in [
+        (json!(["size", "M"]), "options", "must be an object"),
+        (json!("M"), "options", "must be an object"),
+        (json!({"Size": "M"}), "options", "\"Size\""),
+        (json!({"1st": "M"}), "options", "not starting with a digit"),
+        (json!({"size-eu": "42"}), "options", "\"size-eu\""),
+        (json!({"": "M"}), "options", "option name"),
+        (
+            Value::Object([("a".repeat(33), json!("M"))].into_iter().collect()),
+            "options",
+            "option name",
+        ),
+        (Value::Object(many), "options", "at most 16"),
+        (json!({"size": 42}), "options.size", "must be text"),
+        (json!({"size": null}), "options.size", "must be text"),
+        (
+            json!({"size": {"eu": "42"}}),
+            "options.size",
+            "must be text",
+        ),
+        (json!({"size": "  "}), "options.size", "is empty"),
+        (
+            json!({"size": "x".repeat(101)}),
+            "options.size",
+            "longer than 100",
+        ),
+        (json!({"size": "M\u{7}"}), "options.size", "U+0007"),
+        (json!({"size": "M\u{e007}"}), "options.size", "U+E007"),
+    ] {
+        let (status, error) = put(&app, path, json!({ "options": options })).await;
+        assert_eq!(status, 422, "{options}: {error}");
+        assert_eq!(error["error"]["code"], "invalid_field", "{options}");
+        assert_eq!(error["error"]["field"], field, "{options}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{options}: {message}");
+    }
+    let (_, body) = put(&app, path, json!({})).await;
+    assert_eq!(
+        body["options"],
+        json!({"size": "S"}),
+        "unchanged by refusals"
+    );
+
+    let (status, body) = put(&app, path, json!({"options": {}})).await;
+    assert_eq!((status, &body["options"]), (200, &json!({})), "cleared");
+}

@@ -788,3 +788,58 @@ async fn an_order_that_can_no_longer_be_paid_for_cannot_be_claimed() {
             .unwrap();
     assert_eq!(held, 0);
 }
+
+/// A line's options are the SKU's as ops set them when it was ordered: the instructions
+/// list them, and a later catalog edit does not change what was ordered.
+#[tokio::test]
+async fn instructions_list_each_lines_options_as_ordered() {
+    let app = TestApp::spawn().await;
+    let set = |sku: &'static str, options: Value| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .send_json(
+                    reqwest::Method::PUT,
+                    &format!("/v1/ops/catalog/{sku}"),
+                    &app.ops_key,
+                    &json!({ "options": options }),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    set("NORD-1001", json!({"size": "42", "colour": "navy"})).await;
+    let number = queued_order(&app, "options").await;
+    let path = format!("/v1/ops/placements/{number}");
+    let (status, page) = get(&app, &app.ops_key, &path).await;
+    assert_eq!(status, 200, "{page}");
+    let item = &page["items"][0];
+    assert_eq!(item["sku"], "NORD-1001");
+    assert_eq!(item["options"], json!({"colour": "navy", "size": "42"}));
+    // The stored line and the order view agree with the page.
+    let stored: Value =
+        sqlx::query_scalar("SELECT options FROM order_items WHERE order_number = $1 AND sku = $2")
+            .bind(&number)
+            .bind("NORD-1001")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, item["options"]);
+
+    // Ops change the SKU's options afterwards: what was ordered stays as it was.
+    set("NORD-1001", json!({"size": "44"})).await;
+    let (_, page) = get(&app, &app.ops_key, &path).await;
+    assert_eq!(
+        page["items"][0]["options"],
+        json!({"colour": "navy", "size": "42"})
+    );
+
+    // A SKU without options: an empty object, not null.
+    let other: Value = sqlx::query_scalar(
+        "SELECT options FROM order_items WHERE sku = 'RACK-2001' ORDER BY order_number LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(other, json!({}));
+}

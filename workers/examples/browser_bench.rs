@@ -47,6 +47,7 @@ impl Bench {
             sku: sku.into(),
             quantity: 1,
             unit_price: price,
+            options: Default::default(),
         }];
         let job = Job {
             recipe: &self.recipes[store],

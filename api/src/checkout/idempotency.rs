@@ -1,4 +1,4 @@
-//! Idempotent intake. `submit_checkout` (migration 0008) takes a transaction-scoped
+//! Idempotent intake. `submit_checkouts` (migration 0023) takes a transaction-scoped
 //! advisory lock on (principal, key), so two requests with one key cannot both proceed
 //! (the loser gets 409 at once rather than waiting), then looks up a stored answer. The
 //! answer is stored in the same transaction as the checkout, so it exists exactly when

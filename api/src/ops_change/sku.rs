@@ -1,7 +1,10 @@
-//! Creating a SKU, or changing its title, price, stock or low-stock threshold. Fields
+//! Creating a SKU, or changing its title, price, stock, low-stock threshold or options
+//! (`{"size": "M"}`: a variant is its own SKU; `validate::sku_options`). Fields
 //! left out keep their value; the store and currency of an existing SKU never change
 //! (orders refer to them). A change that leaves the SKU at or under its threshold raises
 //! a low-stock alert; a restock above it resolves its alerts.
+
+use std::collections::BTreeMap;
 
 use cartwright_shared::money::{Currency, Minor};
 use cartwright_shared::ops_audit::{self, Target};
@@ -23,6 +26,8 @@ pub struct SkuChange {
     pub currency: Option<Currency>,
     pub stock: Option<i64>,
     pub low_stock_threshold: Option<i64>,
+    /// Checked (`validate::sku_options`); replaces the SKU's options whole, `{}` clears them.
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 impl SkuChange {
@@ -46,6 +51,7 @@ impl SkuChange {
             "low_stock_threshold",
             self.low_stock_threshold.map(|n| json!(n)),
         );
+        set("options", self.options.as_ref().map(|o| json!(o)));
         Value::Object(detail)
     }
 }
@@ -139,7 +145,7 @@ pub async fn put_in(
             sqlx::query(
                 "UPDATE skus SET title = COALESCE($2, title), price = COALESCE($3, price),
                         stock = COALESCE($4, stock), low_stock_threshold = COALESCE($5, low_stock_threshold),
-                        updated_at = now()
+                        options = COALESCE($6, options), updated_at = now()
                  WHERE sku = $1",
             )
             .bind(sku)
@@ -147,6 +153,7 @@ pub async fn put_in(
             .bind(change.price.map(|p| p.0))
             .bind(stock)
             .bind(threshold)
+            .bind(change.options.as_ref().map(|o| json!(o)))
             .execute(&mut *tx)
             .await?;
             false
@@ -183,8 +190,8 @@ pub async fn put_in(
             let price = change.price.ok_or_else(|| ApiError::missing("price"))?;
             let stock = stock.ok_or_else(|| ApiError::missing("stock"))?;
             let inserted = sqlx::query(
-                "INSERT INTO skus (sku, store_id, title, price, currency, stock, low_stock_threshold)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sku) DO NOTHING",
+                "INSERT INTO skus (sku, store_id, title, price, currency, stock, low_stock_threshold, options)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::JSONB, '{}')) ON CONFLICT (sku) DO NOTHING",
             )
             .bind(sku)
             .bind(store)
@@ -193,6 +200,7 @@ pub async fn put_in(
             .bind(&store_currency)
             .bind(stock)
             .bind(threshold.unwrap_or(0))
+            .bind(change.options.as_ref().map(|o| json!(o)))
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use cartwright_shared::money::Minor;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::error::ApiError;
@@ -21,13 +22,18 @@ pub struct SkuView {
     reserved: i32,
     available: i32,
     low_stock_threshold: i32,
+    /// The variant's options (`{"size": "M"}`), `{}` for none.
+    options: Value,
 }
 
-type SkuRow = (String, String, String, i64, String, i32, i32, i32);
+type SkuRow = (String, String, String, i64, String, i32, i32, i32, Value);
 
-const COLUMNS: &str = "sku, store_id, title, price, currency, stock, reserved, low_stock_threshold";
+const COLUMNS: &str =
+    "sku, store_id, title, price, currency, stock, reserved, low_stock_threshold, options";
 
-fn view((sku, store, title, price, currency, stock, reserved, threshold): SkuRow) -> SkuView {
+fn view(
+    (sku, store, title, price, currency, stock, reserved, threshold, options): SkuRow,
+) -> SkuView {
     SkuView {
         sku,
         store,
@@ -38,6 +44,7 @@ fn view((sku, store, title, price, currency, stock, reserved, threshold): SkuRow
         reserved,
         available: stock - reserved,
         low_stock_threshold: threshold,
+        options,
     }
 }
 

@@ -1,5 +1,6 @@
-//! `PUT /v1/ops/catalog/{sku}`: create a SKU, or change its title, price, stock or
-//! low-stock threshold, through `ops_change::sku` (as the console's restock does).
+//! `PUT /v1/ops/catalog/{sku}`: create a SKU, or change its title, price, stock,
+//! low-stock threshold or options, through `ops_change::sku` (as the console's restock
+//! does).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, Ops, Path};
 use crate::ops_change::sku::{self, SkuChange};
 use crate::state::AppState;
-use crate::validate::optional_text;
+use crate::validate::{self, optional_text};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,8 @@ pub struct SkuBody {
     currency: Option<String>,
     stock: Option<i64>,
     low_stock_threshold: Option<i64>,
+    /// `{"size": "M", "colour": "navy"}`; checked by `validate::sku_options`.
+    options: Option<serde_json::Value>,
 }
 
 pub async fn upsert(
@@ -42,6 +45,11 @@ pub async fn upsert(
             .transpose()?,
         stock: body.stock,
         low_stock_threshold: body.low_stock_threshold,
+        options: body
+            .options
+            .as_ref()
+            .map(validate::sku_options)
+            .transpose()?,
     };
     let actor = actor::api_key(&principal.name);
     let (created, view) = sku::put(&state.pool, &actor, &sku, change).await?;

@@ -87,3 +87,21 @@ pub struct Delivered {
     pub checkout_id: String,
     pub order_number: String,
 }
+
+/// An order line's `options` (`order_items.options`, copied from its SKU at checkout) as
+/// name → text. The API writes only text values; anything else a hand-edited row holds
+/// is shown as its JSON rather than failing the read.
+pub fn line_options(options: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    options
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}

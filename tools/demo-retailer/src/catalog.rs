@@ -67,7 +67,23 @@ pub struct Product {
     pub option: Option<ProductOption>,
 }
 
+/// The `variant_ids` scenario's `<option value>` of the option value at `index`: an id of
+/// the shop's own, as most shops use, so only the visible text says which size it is.
+pub fn variant_id(index: usize) -> String {
+    format!("v{}", 7301 + index)
+}
+
 impl Product {
+    /// The option value a `variant_ids` `<option value>` stands for.
+    pub fn option_for_variant_id(&self, id: &str) -> Option<&'static str> {
+        let values = self.option.as_ref()?.values;
+        values
+            .iter()
+            .enumerate()
+            .find(|(i, _)| variant_id(*i) == id)
+            .map(|(_, value)| *value)
+    }
+
     pub fn accepts_option(&self, value: Option<&str>) -> bool {
         match (&self.option, value) {
             (None, None) => true,

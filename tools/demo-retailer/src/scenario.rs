@@ -25,10 +25,11 @@ pub enum Scenario {
     ConsentBanner,
     ScriptRendered,
     FramedAddress,
+    VariantIds,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Captcha,
         Scenario::OutOfStock,
         Scenario::PriceChange,
@@ -42,6 +43,7 @@ impl Scenario {
         Scenario::ConsentBanner,
         Scenario::ScriptRendered,
         Scenario::FramedAddress,
+        Scenario::VariantIds,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Scenario {
             Scenario::ConsentBanner => "consent_banner",
             Scenario::ScriptRendered => "script_rendered",
             Scenario::FramedAddress => "framed_address",
+            Scenario::VariantIds => "variant_ids",
         }
     }
 

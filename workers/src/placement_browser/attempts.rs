@@ -39,7 +39,7 @@ pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<Orde
         return Ok(None);
     };
     let lines = sqlx::query(
-        "SELECT sku, quantity, unit_price FROM order_items WHERE order_number = $1 ORDER BY position",
+        "SELECT sku, quantity, unit_price, options FROM order_items WHERE order_number = $1 ORDER BY position",
     )
     .bind(number)
     .fetch_all(pool)
@@ -49,6 +49,7 @@ pub async fn load_order(pool: &PgPool, number: &str) -> sqlx::Result<Option<Orde
         sku: r.get("sku"),
         quantity: r.get("quantity"),
         unit_price: r.get("unit_price"),
+        options: cartwright_shared::placement::line_options(&r.get("options")),
     })
     .collect();
     let shipping: serde_json::Value = row.get("shipping_address");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use url::Url;
 
-use super::recipe::{AmountFormat, Recipe};
+use super::recipe::{AmountFormat, OPTION_PREFIX, Recipe};
 use super::steps::Done;
 
 /// One order line as the retailer must sell it.
@@ -20,6 +20,8 @@ pub struct Line {
     pub quantity: i32,
     /// The price the customer was charged, minor units.
     pub unit_price: i64,
+    /// The line's options as its SKU had them when it was ordered (`{option.size}`).
+    pub options: BTreeMap<String, String>,
 }
 
 pub struct Job<'a> {
@@ -101,6 +103,7 @@ pub(super) fn same_origin(base_url: &str, page: &Url) -> bool {
 /// Every step up to, not including, the final click; ends on the page with the submit
 /// button, after checking the detectors once more.
 pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
+    options_present(job)?;
     let mut values = job.recipe.vars.clone();
     values.extend(job.address.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (n, line) in job.lines.iter().enumerate() {
@@ -111,6 +114,11 @@ pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
             job.recipe.product_id(&line.sku).to_owned(),
         );
         item.insert("quantity".into(), line.quantity.to_string());
+        item.extend(
+            line.options
+                .iter()
+                .map(|(name, value)| (format!("{OPTION_PREFIX}{name}"), value.clone())),
+        );
         for (i, step) in job.recipe.item_steps.iter().enumerate() {
             let at = format!("line {} ({}) item_steps[{i}]", n + 1, line.sku);
             logged(job, at, step, job.run_step(client, step, &item, Some(line))).await?;
@@ -128,6 +136,42 @@ pub async fn prepare(client: &Client, job: &Job<'_>) -> Result<(), Stop> {
         job.element_wait(None),
     )
     .await
+}
+
+/// Every `{option.X}` the item steps use is an option of every line, checked before the
+/// first step: a line without it would leave the retailer's preselected value (some
+/// size) standing, so it goes to a person as `page_changed` instead, nothing clicked.
+fn options_present(job: &Job<'_>) -> Result<(), Stop> {
+    for (n, line) in job.lines.iter().enumerate() {
+        for (i, step) in job.recipe.item_steps.iter().enumerate() {
+            for name in step.options_used() {
+                if !line.options.contains_key(name) {
+                    let has = if line.options.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        line.options.keys().cloned().collect::<Vec<_>>().join(", ")
+                    };
+                    let stop = refused(
+                        "page_changed",
+                        format!(
+                            "line {} ({}) has no option {name:?}, which item_steps[{i}] uses as {{{OPTION_PREFIX}{name}}} (its options: {has})",
+                            n + 1,
+                            line.sku
+                        ),
+                    );
+                    job.log.note(format!(
+                        "line {} ({}) item_steps[{i}] {}: stopped, {}",
+                        n + 1,
+                        line.sku,
+                        step.action.describe(),
+                        stop.describe()
+                    ));
+                    return Err(stop);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs one step and writes what came of it to the step log.

@@ -79,8 +79,14 @@ pub enum Action {
         #[serde(default)]
         optional: bool,
     },
-    /// Choose the `<option>` with this value.
-    Select { selector: String, value: String },
+    /// Choose the `<option>` whose `value` attribute is `value` or, with
+    /// `by = "text"`, whose visible text is (`{option.size}` against "M").
+    Select {
+        selector: String,
+        value: String,
+        #[serde(default)]
+        by: SelectBy,
+    },
     /// Click; `wait_for` (if given) must then be on the page, and `wait_for_gone` (an
     /// overlay fading out) must have left it.
     Click {
@@ -111,6 +117,18 @@ pub enum Action {
         #[serde(default)]
         wait_for: Option<String>,
     },
+}
+
+/// What a `select` step's value is matched against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectBy {
+    /// The option's `value` attribute.
+    #[default]
+    Value,
+    /// The option's visible text, whitespace trimmed and collapsed, exactly (case too):
+    /// for shops whose values are their own variant ids.
+    Text,
 }
 
 /// How an amount is written where the recipe reads it.
@@ -169,6 +187,33 @@ pub struct PlaceOrder {
 pub struct RecipeError {
     pub file: String,
     pub problem: String,
+}
+
+/// `{option.size}`: the line's option `size` (item steps only).
+pub const OPTION_PREFIX: &str = "option.";
+
+/// An option name as the catalog allows it (`[a-z_][a-z0-9_]*`, the API's check).
+fn option_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The `{…}` names in `text`, in order (unclosed braces end the list; validation
+/// refuses them).
+fn placeholders(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        names.push(&rest[start + 1..start + end]);
+        rest = &rest[start + end + 1..];
+    }
+    names
 }
 
 /// Placeholders a value or path may use besides the recipe's own `vars`.
@@ -239,6 +284,20 @@ impl Recipe {
                 .find('}')
                 .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
             let name = &rest[start + 1..start + end];
+            if let Some(option) = name.strip_prefix(OPTION_PREFIX) {
+                if !item {
+                    return Err(format!(
+                        "{{{name}}} in {text:?}: options belong to an order line, so only item_steps can use them"
+                    ));
+                }
+                if !option_name(option) {
+                    return Err(format!(
+                        "{{{name}}} in {text:?}: an option name is lower-case letters, digits and underscores"
+                    ));
+                }
+                rest = &rest[start + end + 1..];
+                continue;
+            }
             let known = ADDRESS_VARS.contains(&name)
                 || self.vars.contains_key(name)
                 || (item && ITEM_VARS.contains(&name));
@@ -302,7 +361,16 @@ impl Action {
         match self {
             Action::Open { path, .. } => format!("open {path}"),
             Action::Fill { selector, .. } => format!("fill {selector}"),
-            Action::Select { selector, .. } => format!("select {selector}"),
+            Action::Select {
+                selector,
+                by: SelectBy::Value,
+                ..
+            } => format!("select {selector}"),
+            Action::Select {
+                selector,
+                by: SelectBy::Text,
+                ..
+            } => format!("select by text {selector}"),
             Action::Click { selector, .. } => format!("click {selector}"),
             Action::CheckPrice { selector, .. } => format!("check_price {selector}"),
             Action::EnterFrame { selector } => format!("enter_frame {selector}"),
@@ -313,6 +381,15 @@ impl Action {
 }
 
 impl Step {
+    /// The option names the step's values use (`size` for `{option.size}`).
+    pub fn options_used(&self) -> Vec<&str> {
+        self.texts()
+            .into_iter()
+            .flat_map(placeholders)
+            .filter_map(|name| name.strip_prefix(OPTION_PREFIX))
+            .collect()
+    }
+
     fn texts(&self) -> Vec<&str> {
         match &self.action {
             Action::Open { path, .. } => vec![path],
@@ -493,6 +570,38 @@ mod tests {
     }
 
     #[test]
+    fn a_select_by_text_of_an_option_is_read_and_its_options_listed() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/placement_browser/recipes/variants");
+        let recipe = &load_dir(&fixture).expect("variants")["nordwind"];
+        let select = recipe
+            .item_steps
+            .iter()
+            .find(|s| matches!(s.action, Action::Select { .. }))
+            .expect("a select step");
+        assert!(matches!(
+            select.action,
+            Action::Select {
+                by: SelectBy::Text,
+                ..
+            }
+        ));
+        assert_eq!(select.options_used(), ["size"]);
+        let values: BTreeMap<String, String> = [("option.size".to_owned(), "M".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(Recipe::fill_in("{option.size}", &values), "M");
+        // The shipped recipes choose no option: every default select is by value.
+        let shipped = load_dir(&stores_dir()).unwrap();
+        assert!(
+            shipped
+                .values()
+                .flat_map(|r| &r.item_steps)
+                .all(|s| s.options_used().is_empty())
+        );
+    }
+
+    #[test]
     fn unknown_fields_and_placeholders_are_refused() {
         let text = std::fs::read_to_string(stores_dir().join("nordwind.toml")).unwrap();
         let err = Recipe::parse("x.toml", &format!("colour = 1\n{text}")).unwrap_err();
@@ -506,7 +615,7 @@ mod tests {
     fn the_test_recipes_for_text_prices_banners_and_frames_load() {
         let fixtures =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/placement_browser/recipes");
-        for name in ["text-prices", "framed-address"] {
+        for name in ["text-prices", "framed-address", "variants"] {
             let recipes = load_dir(&fixtures.join(name)).expect(name);
             assert!(recipes.contains_key("nordwind"), "{name}");
         }
@@ -545,6 +654,18 @@ mod tests {
             (
                 "[[checkout_steps]]\naction = \"click\"\nselector = \"#p\"\ntimeout_ms = 0\n",
                 "timeout_ms 0",
+            ),
+            (
+                "[[checkout_steps]]\naction = \"fill\"\nselector = \"#p\"\nvalue = \"{option.size}\"\n",
+                "only item_steps can use them",
+            ),
+            (
+                "[[item_steps]]\naction = \"select\"\nselector = \"#p\"\nvalue = \"{option.Size}\"\n",
+                "an option name is lower-case",
+            ),
+            (
+                "[[item_steps]]\naction = \"select\"\nselector = \"#p\"\nvalue = \"{option.size}\"\nby = \"label\"\n",
+                "label",
             ),
         ] {
             let err = Recipe::parse("x.toml", &with(steps))

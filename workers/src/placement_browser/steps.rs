@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use cartwright_shared::placement::tolerance::{self, Verdict};
 use cartwright_shared::text;
+use fantoccini::elements::{Element, ElementRef};
 use fantoccini::error::CmdError;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use super::execute::{Job, Line, Stop, page_changed, refused, same_origin};
 use super::money_text::{self, Unreadable};
-use super::recipe::{Action, AmountFormat, ELEMENT_WAIT_MS, Key, Recipe, Step};
+use super::recipe::{Action, AmountFormat, ELEMENT_WAIT_MS, Key, Recipe, SelectBy, Step};
 
 /// What came of a step that did not stop automation.
 #[derive(Debug)]
@@ -31,6 +32,25 @@ const SUBMITS_THE_ORDER: &str = "
     if (!submit) return false;
     const form = (e) => e.form || e.closest('form');
     return el === submit || (form(el) !== null && form(el) === form(submit));";
+
+/// The WebDriver element reference's key in a script's answer.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// The `<option>`s of a `<select>` (arguments[0]) whose value, or with arguments[2]
+/// whose visible text (trimmed, inner whitespace collapsed, as `option.text` is), is
+/// arguments[1]: how many, the one found, whether it is disabled, and what is offered.
+const FIND_OPTION: &str = "
+    const select = arguments[0], wanted = arguments[1], byText = arguments[2];
+    if (select.tagName !== 'SELECT') return { problem: 'not a <select>' };
+    const norm = (s) => s.replace(/\\s+/g, ' ').trim();
+    const all = Array.from(select.options);
+    const found = all.filter((o) => byText ? norm(o.text) === norm(wanted) : o.value === wanted);
+    return {
+        count: found.length,
+        option: found.length === 1 ? found[0] : null,
+        disabled: found.length === 1 ? (found[0].disabled || !!found[0].closest('optgroup[disabled]')) : null,
+        offered: all.slice(0, 30).map((o) => byText ? norm(o.text) : o.value),
+    };";
 
 impl Job<'_> {
     /// How long `step`'s elements may take to appear: its `timeout_ms`, else
@@ -199,6 +219,79 @@ impl Job<'_> {
         })
     }
 
+    /// Chooses the one `<option>` of the `<select>` at `selector` whose value (or visible
+    /// text) is `wanted`, with a real click, and checks it is then the chosen one. None,
+    /// several, or a disabled one (a size sold out) is a changed page: never another
+    /// option, never the preselected one.
+    async fn select(
+        &self,
+        client: &Client,
+        selector: &str,
+        wanted: &str,
+        by: SelectBy,
+    ) -> Result<(), Stop> {
+        let how = match by {
+            SelectBy::Value => "value",
+            SelectBy::Text => "text",
+        };
+        let what = format!("choosing the option with {how} {wanted:?} in {selector}");
+        let field = self
+            .step(&what, client.find(Locator::Css(selector)))
+            .await?;
+        let found = client.execute(
+            FIND_OPTION,
+            vec![json!(field), json!(wanted), json!(by == SelectBy::Text)],
+        );
+        let found = self.step(&what, found).await?;
+        let refuse = |problem: String| refused("page_changed", format!("{selector}: {problem}"));
+        if let Some(problem) = found.get("problem").and_then(|p| p.as_str()) {
+            return Err(refuse(problem.to_owned()));
+        }
+        let count = found.get("count").and_then(|c| c.as_u64()).unwrap_or(0);
+        let offered = found
+            .get("offered")
+            .and_then(|o| o.as_array())
+            .map(|o| {
+                o.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .unwrap_or_default();
+        match count {
+            0 => {
+                return Err(refuse(format!(
+                    "no option with {how} {wanted:?} (offered: {offered})"
+                )));
+            }
+            1 => {}
+            n => {
+                return Err(refuse(format!(
+                    "{n} options with {how} {wanted:?}: which one is meant is a guess"
+                )));
+            }
+        }
+        if found.get("disabled").and_then(|d| d.as_bool()) != Some(false) {
+            return Err(refuse(format!(
+                "the option with {how} {wanted:?} is disabled (sold out at the retailer?)"
+            )));
+        }
+        let id = found
+            .get("option")
+            .and_then(|o| o.get(ELEMENT_KEY))
+            .and_then(|id| id.as_str())
+            .ok_or_else(|| Stop::Transient(format!("{what}: no element in {found}")))?;
+        let option = Element::from_element_id(client.clone(), ElementRef::from(id.to_owned()));
+        self.step(&what, option.click()).await?;
+        let chosen = client.execute("return arguments[0].selected;", vec![json!(option)]);
+        if self.step(&what, chosen).await?.as_bool() != Some(true) {
+            return Err(refuse(format!(
+                "the option with {how} {wanted:?} was clicked but is not the one chosen"
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) async fn run_step(
         &self,
         client: &Client,
@@ -256,13 +349,13 @@ impl Job<'_> {
                 self.step(&what, field.clear()).await?;
                 self.step(&what, field.send_keys(&value)).await?;
             }
-            Action::Select { selector, value } => {
+            Action::Select {
+                selector,
+                value,
+                by,
+            } => {
                 let value = Recipe::fill_in(value, values);
-                let what = format!("choosing {value:?} in {selector}");
-                let field = self
-                    .step(&what, client.find(Locator::Css(selector)))
-                    .await?;
-                self.step(&what, field.select_by_value(&value)).await?;
+                self.select(client, selector, &value, *by).await?;
             }
             Action::Click {
                 selector,

@@ -218,3 +218,110 @@ async fn enter_in_the_order_form_is_refused_and_nothing_is_bought() {
     waits_unbought_for_a_person(&w, &number, "automation_failed").await;
     w.stop().await;
 }
+
+/// Ops give SKUs their options through the catalog API, as they would.
+async fn set_options(w: &World, sku: &str, options: serde_json::Value) {
+    let key = w
+        .env
+        .app
+        .key("ops-variants", cartwright_shared::api_keys::Role::Ops)
+        .await;
+    let (status, body) = w
+        .env
+        .app
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/v1/ops/catalog/{sku}"),
+            &key,
+            &json!({ "options": options }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["options"], options);
+}
+
+/// Variants: each line's size comes from its SKU's options (`{option.size}`) and is
+/// chosen by its visible text, since the shop's option values are its own variant ids.
+/// The retailer's order has each line in the size the catalog says.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_line_is_bought_in_its_options_size_chosen_by_visible_text() {
+    let recipes = Recipes::with(&Recipes::fixture("variants"));
+    let w = recipes.world().await;
+    w.switch_store("nordwind", "variant_ids").await;
+    set_options(&w, "NORD-1002", json!({"size": "M", "colour": "navy"})).await;
+    set_options(&w, "NORD-1003", json!({"size": "XL"})).await;
+    let number = w
+        .order(json!([{"sku": "NORD-1002", "quantity": 2}, {"sku": "NORD-1003", "quantity": 1}]))
+        .await;
+    assert_eq!(w.settled(&number, Duration::from_secs(240)).await, "placed");
+    let log = w.retailer_orders().await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let items: Vec<_> = log[0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap(),
+                i["option"].as_str(),
+                i["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // Without the step the retailer's preselected first size (S) would have been bought.
+    assert_eq!(
+        items,
+        [("NORD-1002", Some("M"), 2), ("NORD-1003", Some("XL"), 1)]
+    );
+    let (_, _, _, steps) = last_attempt(&w, &number).await;
+    assert!(
+        steps.contains("line 2 (NORD-1003) item_steps[2] select by text #product-option: done"),
+        "{steps}"
+    );
+    w.stop().await;
+}
+
+/// A line whose SKU has no `size` option cannot be bought by a recipe choosing
+/// `{option.size}`: it goes to a person as a changed page before anything is clicked,
+/// never in the retailer's preselected size.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_without_the_option_a_recipe_uses_goes_to_a_person_before_any_click() {
+    let recipes = Recipes::with(&Recipes::fixture("variants"));
+    let w = recipes.world().await;
+    set_options(&w, "NORD-1002", json!({"size": "M"})).await;
+    set_options(&w, "NORD-1003", json!({"colour": "red"})).await;
+    let number = w
+        .order(json!([{"sku": "NORD-1002", "quantity": 1}, {"sku": "NORD-1003", "quantity": 1}]))
+        .await;
+    waits_unbought_for_a_person(&w, &number, "page_changed").await;
+    let (_, error, _, steps) = last_attempt(&w, &number).await;
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("NORD-1003") && e.contains("no option \"size\"")),
+        "{error:?}"
+    );
+    // Checked before the first step: not even the first line was put in the basket.
+    assert!(!steps.contains(": done"), "{steps}");
+    w.stop().await;
+}
+
+/// A size the retailer does not offer (its text matches no option) is a changed page,
+/// never another size.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_size_the_retailer_does_not_offer_goes_to_a_person_unbought() {
+    let recipes = Recipes::with(&Recipes::fixture("variants"));
+    let w = recipes.world().await;
+    w.switch_store("nordwind", "variant_ids").await;
+    set_options(&w, "NORD-1002", json!({"size": "XXL"})).await;
+    let number = w.order(json!([{"sku": "NORD-1002", "quantity": 1}])).await;
+    waits_unbought_for_a_person(&w, &number, "page_changed").await;
+    let (_, error, _, _) = last_attempt(&w, &number).await;
+    assert!(
+        error.as_deref().is_some_and(
+            |e| e.contains("no option with text \"XXL\"") && e.contains("S | M | L | XL")
+        ),
+        "{error:?}"
+    );
+    w.stop().await;
+}

@@ -66,6 +66,11 @@ fn page(
         was_cents => scenarios.has(Scenario::SalePrice).then(|| money::raised(price_cents)),
         sold_out => scenarios.has(Scenario::OutOfStock),
         script_rendered => scenarios.has(Scenario::ScriptRendered),
+        option_ids => product
+            .option
+            .as_ref()
+            .filter(|_| scenarios.has(Scenario::VariantIds))
+            .map(|o| (0..o.values.len()).map(catalog::variant_id).collect::<Vec<_>>()),
         consent => shown.consent,
         scenario => request.map(Scenario::as_str),
         error => shown.error,
@@ -100,8 +105,16 @@ pub async fn add(
     };
     let scenarios = state.product_scenarios(STORE, product.sku, request);
     state.pause_if_slow(&scenarios).await;
+    // With `variant_ids` the form sends the shop's variant id; the order log keeps the
+    // option value it stands for (an unknown id stays as sent, and is refused).
+    let option = match form.option {
+        Some(id) if scenarios.has(Scenario::VariantIds) => {
+            Some(product.option_for_variant_id(&id).map_or(id, str::to_owned))
+        }
+        other => other,
+    };
     let add = AddRequest {
-        option: form.option,
+        option,
         quantity: form.quantity,
         scenario: request,
     };
