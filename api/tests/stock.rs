@@ -71,7 +71,10 @@ async fn checkouts_written_together_each_get_their_own_outcome() {
             _ => ("plenty-118".to_owned(), &plenty),
         };
         let app = &app;
-        async move { (key, app.submit(&key, body).await) }
+        async move {
+            let response = app.submit(&key, body).await;
+            (key, response)
+        }
     });
     let mut statuses: std::collections::BTreeMap<(&str, u16), usize> = Default::default();
     for (key, response) in futures::future::join_all(requests).await {

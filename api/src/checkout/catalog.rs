@@ -37,18 +37,15 @@ pub struct Catalog {
 }
 
 /// One statement, no transaction: nothing here is locked. A checkout's write checks it
-/// all again; a quote is an answer about this moment.
+/// all again; a quote is an answer about this moment. The query is `catalog_for_cart`
+/// (migration 0024), which keeps one plan instead of being planned on every call.
 pub async fn read(pool: &PgPool, cart: &Cart) -> Result<Catalog, ApiError> {
     let skus: Vec<&str> = cart.lines.iter().map(|l| l.sku.as_str()).collect();
     let address = &cart.shipping_address;
     let rows: Vec<CatalogRow> = sqlx::query_as(
-        "SELECT s.sku, s.store_id, s.title, s.price, s.currency,
-                (s.stock - s.reserved)::BIGINT AS available, st.shipping_fee,
-                st.free_shipping_threshold,
-                (SELECT rate FROM tax_rates WHERE country = $2 AND region IN ($3, '')
-                 ORDER BY region DESC LIMIT 1) AS tax_rate
-         FROM skus s JOIN stores st ON st.id = s.store_id
-         WHERE s.sku = ANY($1)",
+        "SELECT sku, store_id, title, price, currency, available, shipping_fee,
+                free_shipping_threshold, tax_rate
+         FROM catalog_for_cart($1, $2, $3)",
     )
     .bind(&skus)
     .bind(&address.country)

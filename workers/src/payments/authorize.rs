@@ -130,25 +130,33 @@ async fn authorized(
     actor: &str,
 ) -> sqlx::Result<()> {
     // One statement: the checkout's PaymentIntent, deadline and status in one new row
-    // version, and its audit row (issue 15). Its holds are left as they are: the reaper
-    // expires only checkouts still waiting for payment, so an authorized checkout's units
-    // stay held until settlement, and rewriting each hold's expiry was a new row version
-    // and index entries per line.
-    sqlx::query(
+    // version, its audit row and the ledger's authorization (issue 15). Its holds are
+    // left as they are: the reaper expires only checkouts still waiting for payment, so
+    // an authorized checkout's units stay held until settlement, and rewriting each
+    // hold's expiry was a new row version and index entries per line.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH authorized AS (
              UPDATE checkouts SET payment_intent_id = $2, client_secret = NULL,
                     capture_before = now() + $3::interval, status = $4, updated_at = now()
              WHERE id = $1
+         ), recorded AS (
+             {insert} VALUES ($1, NULL, 'authorize', $7, $8, $2, 'succeeded', NULL, $9)
+             {on_conflict}
          )
          INSERT INTO status_history (checkout_id, order_number, from_status, to_status, actor, reason)
          VALUES ($1, NULL, $5, $4, $6, 'payment authorized')",
-    )
+        insert = ledger::INSERT,
+        on_conflict = ledger::ON_CONFLICT,
+    )))
     .bind(&checkout.id)
     .bind(pi.id.as_str())
     .bind(AUTHORIZATION_LIFETIME)
     .bind(cs::AUTHORIZED)
     .bind(&checkout.status)
     .bind(actor)
+    .bind(pi.amount_capturable)
+    .bind(&checkout.currency)
+    .bind(key::authorize(&checkout.id))
     .execute(&mut *conn)
     .await?;
     // Paid orders go straight to their store's way of buying, in this transaction.
@@ -174,20 +182,7 @@ async fn authorized(
         )
         .await?;
     }
-    ledger::record(
-        conn,
-        ledger::Entry {
-            checkout_id: &checkout.id,
-            order_number: None,
-            kind: "authorize",
-            amount: pi.amount_capturable,
-            currency: &checkout.currency,
-            stripe_id: Some(pi.id.as_str()),
-            error: None,
-            idempotency_key: &key::authorize(&checkout.id),
-        },
-    )
-    .await
+    Ok(())
 }
 
 async fn requires_action(
