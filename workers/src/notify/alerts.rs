@@ -122,7 +122,7 @@ impl Handler for AlertWorker {
     async fn handle(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
         match message.message_type.as_str() {
             "stock.low" => self.stock_low(ctx, message).await,
-            ops_alert::EVENT => self.ops_alert(ctx, message).await,
+            ops_alert::EVENT => self.ops_alert(message).await,
             other => Err(HandlerError::Permanent(anyhow!(
                 "the alerts queue does not handle {other}"
             ))),
@@ -135,7 +135,6 @@ impl AlertWorker {
     /// the logs.
     async fn email(
         &self,
-        ctx: &Context,
         event_id: Uuid,
         template: &str,
         about: &str,
@@ -161,7 +160,6 @@ impl AlertWorker {
             .collect::<Vec<_>>()
             .join(",");
         dedup::send_once(
-            ctx.pool(),
             &self.marks,
             &self.mailer,
             event_id,
@@ -173,7 +171,7 @@ impl AlertWorker {
         .await
     }
 
-    async fn ops_alert(&self, ctx: &mut Context, message: &Envelope) -> Result<(), HandlerError> {
+    async fn ops_alert(&self, message: &Envelope) -> Result<(), HandlerError> {
         let alert: OpsAlert = serde_json::from_value(message.payload.clone())
             .map_err(|e| HandlerError::Permanent(anyhow!("ops.alert payload: {e}")))?;
         if !self.recipients.is_empty() {
@@ -192,7 +190,7 @@ impl AlertWorker {
                 )
                 .map_err(|e| HandlerError::Permanent(anyhow!("template {OPS_TEMPLATE}: {e:#}")))?;
             let about = format!("ops alert {} on {}", alert.kind, alert.target);
-            self.email(ctx, message.id, OPS_TEMPLATE, &about, rendered)
+            self.email(message.id, OPS_TEMPLATE, &about, rendered)
                 .await?;
         }
         if let Some(webhook) = &self.webhook {
@@ -258,8 +256,7 @@ impl AlertWorker {
                 )
                 .map_err(|e| HandlerError::Permanent(anyhow!("template {TEMPLATE}: {e:#}")))?;
             let about = format!("low-stock alert {} on {}", open.id, event.sku);
-            self.email(ctx, message.id, TEMPLATE, &about, rendered)
-                .await?;
+            self.email(message.id, TEMPLATE, &about, rendered).await?;
             sqlx::query("UPDATE stock_alerts SET emailed_at = now() WHERE id = $1")
                 .bind(open.id)
                 .execute(ctx.pool())

@@ -22,7 +22,11 @@ use cartwright_shared::queue::handler::HandlerError;
 /// Marks claimed emails `sent`: the marks of emails sent at the same moment go in one
 /// statement and one commit (issue 15: the mark was a commit of its own per email).
 #[derive(Clone)]
-pub struct SentMarks(Batcher<String, (), Arc<sqlx::Error>>);
+pub struct SentMarks {
+    /// The database the claims and marks are kept in.
+    pub pool: PgPool,
+    batcher: Batcher<String, (), Arc<sqlx::Error>>,
+}
 
 /// Marks in flight at once; more wait and go together in the next statement.
 const MARKERS: usize = 2;
@@ -30,29 +34,27 @@ const MAX_MARKS: usize = 256;
 
 impl SentMarks {
     pub fn start(pool: PgPool) -> Self {
-        Self(Batcher::start(
-            MARKERS,
-            MAX_MARKS,
-            move |keys: Vec<String>| {
-                let pool = pool.clone();
-                async move {
-                    let count = keys.len();
-                    sqlx::query(
-                        "UPDATE emails_sent SET state = 'sent', sent_at = now()
+        let marks_pool = pool.clone();
+        let batcher = Batcher::start(MARKERS, MAX_MARKS, move |keys: Vec<String>| {
+            let pool = marks_pool.clone();
+            async move {
+                let count = keys.len();
+                sqlx::query(
+                    "UPDATE emails_sent SET state = 'sent', sent_at = now()
                      WHERE dedup_key = ANY($1)",
-                    )
-                    .bind(keys)
-                    .execute(&pool)
-                    .await
-                    .map_err(Arc::new)?;
-                    Ok(vec![(); count])
-                }
-            },
-        ))
+                )
+                .bind(keys)
+                .execute(&pool)
+                .await
+                .map_err(Arc::new)?;
+                Ok(vec![(); count])
+            }
+        });
+        Self { pool, batcher }
     }
 
     async fn mark(&self, key: &str) -> Result<(), HandlerError> {
-        self.0
+        self.batcher
             .run(key.to_owned())
             .await
             .map_err(|e| HandlerError::Transient(anyhow::anyhow!("marking email {key} sent: {e}")))
@@ -125,7 +127,6 @@ pub async fn claim(
 /// and errors: they never carry the recipient, a person's address, which only
 /// `emails_sent` keeps.
 pub async fn send_once(
-    pool: &PgPool,
     marks: &SentMarks,
     mailer: &Mailer,
     event_id: Uuid,
@@ -136,11 +137,11 @@ pub async fn send_once(
 ) -> Result<(), HandlerError> {
     let key = key(event_id, template);
     if proceed(
-        claim(pool, event_id, template, recipient).await?,
+        claim(&marks.pool, event_id, template, recipient).await?,
         &key,
         about,
     )? {
-        send_claimed(pool, marks, mailer, &key, about, message).await
+        send_claimed(&marks.pool, marks, mailer, &key, about, message).await
     } else {
         Ok(())
     }
