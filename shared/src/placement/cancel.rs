@@ -155,16 +155,7 @@ pub async fn cancel_in(
             why: format!("{holder} has claimed it; they mark it failed, or its lease runs out"),
         });
     }
-    sqlx::query(
-        "UPDATE manual_placements SET status = 'cancelled', claimed_by = NULL, claimed_at = NULL,
-                lease_expires_at = NULL, resolved_at = now(), resolved_by = $2, failure_reason = $3
-         WHERE order_number = $1 AND status = 'waiting'",
-    )
-    .bind(number)
-    .bind(actor)
-    .bind(reason)
-    .execute(&mut *tx)
-    .await?;
+    super::manual_queue::close_waiting(tx, number, "cancelled", actor, reason).await?;
     sqlx::query("UPDATE orders SET status = $2, updated_at = now() WHERE number = $1")
         .bind(number)
         .bind(order::CANCELLED)

@@ -170,6 +170,29 @@ pub async fn enqueue(
     Ok(Enqueued::Queued)
 }
 
+/// Closes an order's waiting queue row as `status` (`failed`, `cancelled`), its lease
+/// cleared, by `actor` for `reason`: the order will not be bought through the queue.
+pub async fn close_waiting(
+    tx: &mut PgConnection,
+    number: &str,
+    status: &str,
+    actor: &str,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE manual_placements SET status = $2, claimed_by = NULL, claimed_at = NULL,
+                lease_expires_at = NULL, resolved_at = now(), resolved_by = $3, failure_reason = $4
+         WHERE order_number = $1 AND status = 'waiting'",
+    )
+    .bind(number)
+    .bind(status)
+    .bind(actor)
+    .bind(reason)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Gives a waiting order to `actor` for `lease`. Claiming an order one already holds
 /// extends the lease. A claim is the start of a purchase, so it holds the order's row
 /// lock and needs the order `awaiting_manual` and its authorization able to pay

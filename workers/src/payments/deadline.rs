@@ -13,7 +13,7 @@ use cartwright_shared::capture_deadline::{FINAL_MARGIN, MARGIN};
 use cartwright_shared::ops_alert::{self, OpsAlert};
 use cartwright_shared::ops_audit::{self, Target};
 use cartwright_shared::outbox;
-use cartwright_shared::placement::{Failed, events};
+use cartwright_shared::placement::{Failed, events, manual_queue};
 use cartwright_shared::status::{self, Transition, order as os};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -245,17 +245,7 @@ async fn move_order(
 }
 
 async fn close_queue_row(tx: &mut PgConnection, number: &str, reason: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE manual_placements SET status = 'failed', claimed_by = NULL, claimed_at = NULL,
-                lease_expires_at = NULL, resolved_at = now(), resolved_by = $2, failure_reason = $3
-         WHERE order_number = $1 AND status = 'waiting'",
-    )
-    .bind(number)
-    .bind(ACTOR)
-    .bind(reason)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    manual_queue::close_waiting(tx, number, "failed", ACTOR, reason).await
 }
 
 /// A due checkout whose settlement failed would sit `authorized`, its stock held, until
