@@ -6,10 +6,12 @@ deliberately broken part, sign the exact bytes that will be sent with the run's
 webhook secret, so the fuzzer reaches past the signature check into parsing and storing.
 """
 
+import ast
 import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 
 import schemathesis
@@ -61,3 +63,20 @@ def _same_origin_path_or_none(value, origin):
 
 
 _observations._same_origin_path = _same_origin_path_or_none
+
+
+# Python 3.11 keeps the AST constructor's recursion depth in interpreter-wide state, so
+# two threads parsing at once can fail one of them with "SystemError: AST constructor
+# recursion depth mismatch" (CPython gh-106905). hypothesis parses source to describe a
+# strategy's lambdas, and with `--workers 2` both workers did: CI saw the run end in a
+# FlakyFailure for an operation whose example was fine. One parse at a time.
+_parse = ast.parse
+_parse_lock = threading.Lock()
+
+
+def _parse_one_at_a_time(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time
