@@ -11,6 +11,7 @@ pub mod refund;
 pub mod settle;
 pub mod stock;
 pub mod stripe;
+mod stripe_client;
 
 use anyhow::anyhow;
 use cartwright_shared::queue::envelope::Envelope;

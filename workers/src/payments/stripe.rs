@@ -13,10 +13,7 @@ use anyhow::anyhow;
 use cartwright_shared::config::StripeConfig;
 use cartwright_shared::queue::handler::HandlerError;
 use secrecy::ExposeSecret;
-use stripe::{
-    ApiErrorsType, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError,
-    StripeRequest,
-};
+use stripe::{ApiErrorsType, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, CapturePaymentIntent,
     CreatePaymentIntent, RetrievePaymentIntent,
@@ -24,6 +21,8 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund};
 use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, Refund};
 use stripe_types::Currency;
+
+use super::stripe_client::PooledClient;
 
 /// How long to wait when Stripe says "too many requests" without saying how long.
 const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(2);
@@ -173,16 +172,17 @@ impl From<Failure> for HandlerError {
 
 #[derive(Clone)]
 pub struct Stripe {
-    client: Client,
+    client: PooledClient,
 }
 
 impl Stripe {
     pub fn new(config: &StripeConfig) -> anyhow::Result<Self> {
-        let client = ClientBuilder::new(config.secret_key.expose_secret())
-            .url(config.api_base.clone())
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| anyhow!("building the Stripe client: {e}"))?;
+        let client = PooledClient::new(
+            config.secret_key.expose_secret(),
+            &config.api_base,
+            Some(config.timeout),
+        )
+        .map_err(|e| anyhow!("building the Stripe client: {e}"))?;
         Ok(Self { client })
     }
 

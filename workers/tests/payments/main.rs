@@ -4,6 +4,7 @@
 mod authorize;
 mod cancel;
 mod common;
+mod connections;
 mod process_killed;
 mod refunds;
 mod settlement;
