@@ -65,6 +65,16 @@ impl PooledClient {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
             .build(connector);
+        // A base that is no URL is a configuration error at start, not a failed call
+        // retried forever.
+        let parsed: hyper::Uri = api_base
+            .parse()
+            .map_err(|e| StripeError::ConfigError(format!("STRIPE_API_BASE {api_base:?}: {e}")))?;
+        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.authority().is_none() {
+            return Err(StripeError::ConfigError(format!(
+                "STRIPE_API_BASE {api_base:?} is not an http(s) URL"
+            )));
+        }
         let mut api_base = api_base.to_owned();
         if !api_base.ends_with('/') {
             api_base.push('/');
@@ -240,5 +250,19 @@ mod tests {
             stripe_error(502, b"<html>bad gateway</html>"),
             StripeError::JSONDeserialize(_)
         ));
+    }
+
+    #[test]
+    fn an_api_base_that_is_no_url_is_refused_at_start() {
+        for base in ["", "api.stripe.com", "ftp://api.stripe.com/", "http://"] {
+            assert!(
+                matches!(
+                    PooledClient::new("sk_test_x", base, None),
+                    Err(StripeError::ConfigError(_))
+                ),
+                "{base:?}"
+            );
+        }
+        assert!(PooledClient::new("sk_test_x", "https://api.stripe.com", None).is_ok());
     }
 }
