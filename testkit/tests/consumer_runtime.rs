@@ -2,8 +2,8 @@
 //! delays, dead letters after the maximum attempts, replay, unparseable messages, and
 //! acks in runs that a slow message does not hold up.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cartwright_testkit::broker::{self, QueueEnv, SHARED_BROKER, eventually};
@@ -264,5 +264,63 @@ async fn a_slow_message_does_not_hold_up_the_ones_behind_it() {
         env.scalar("SELECT count(*) FROM test_effects").await == 41
     })
     .await;
+    env.stop().await;
+}
+
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whoever is paged reads one line and knows which message, of which checkout, on
+/// which queue and at which attempt it is about, without each handler saying so.
+#[tokio::test]
+async fn every_line_logged_for_a_message_names_the_message() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("info,lapin=warn")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("this test's own subscriber (nextest runs each test in its own process)");
+    let mut env = QueueEnv::new(SHARED_BROKER).await;
+    env.spawn_handler(TestHandler {
+        behaviour: Behaviour::FailFirst(1),
+    });
+    env.spawn_relay();
+    let id = env.emit("chk_logged", 1).await[0];
+    eventually(Duration::from_secs(20), "one effect", || async {
+        env.scalar("SELECT count(*) FROM test_effects").await == 1
+    })
+    .await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let retried = logs
+        .lines()
+        .find(|line| line.contains("handler failed; retrying later"))
+        .unwrap_or_else(|| panic!("no retry was logged:\n{logs}"));
+    for field in [
+        format!("message_id={id}"),
+        format!("message_type={}", test_handler::EVENT),
+        "correlation_id=chk_logged".to_owned(),
+        "attempt=1".to_owned(),
+        format!("queue={}", test_handler::QUEUE),
+    ] {
+        assert!(
+            retried.contains("message{") && retried.contains(&field),
+            "{field} missing from {retried:?}"
+        );
+    }
     env.stop().await;
 }

@@ -12,6 +12,8 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::types::FieldTable;
 use sqlx::{PgPool, Postgres, Transaction};
+use tracing::Instrument;
+use tracing::field::{Empty, display};
 use uuid::Uuid;
 
 use super::broker::{Outgoing, PublishError, Publisher, header_text, read_header};
@@ -198,7 +200,20 @@ impl<H: Handler> Process for Runtime<H> {
         metrics::counter!("cartwright_messages_consumed_total", "queue" => queue.clone())
             .increment(1);
         let started = Instant::now();
-        let outcome = self.dispatch(delivery, &publisher).await;
+        // Every line logged while the message is handled, the handler's own included,
+        // says which message it is about (filled in once the envelope is read).
+        let span = tracing::info_span!(
+            "message",
+            queue = %queue,
+            message_id = Empty,
+            message_type = Empty,
+            correlation_id = Empty,
+            attempt = Empty,
+        );
+        let outcome = self
+            .dispatch(delivery, &publisher)
+            .instrument(span.clone())
+            .await;
         metrics::histogram!("cartwright_handler_seconds", "queue" => queue.clone())
             .record(started.elapsed().as_secs_f64());
         match outcome {
@@ -212,7 +227,9 @@ impl<H: Handler> Process for Runtime<H> {
             Err(err) => {
                 // Neither done nor safely rescheduled: give it back to the broker. Its
                 // delivery limit dead-letters a message that keeps coming back.
-                tracing::warn!(queue = %queue, error = %err, "could not settle a message; requeueing it");
+                span.in_scope(|| {
+                    tracing::warn!(error = %err, "could not settle a message; requeueing it");
+                });
                 Settle::Requeue
             }
         }
@@ -234,6 +251,12 @@ impl<H: Handler> Runtime<H> {
                 return Ok(Outcome::DeadLettered);
             }
         };
+        let span = tracing::Span::current();
+        span.record("message_id", display(envelope.id));
+        span.record("message_type", display(&envelope.message_type));
+        span.record("correlation_id", display(&envelope.correlation_id));
+        // The first delivery is attempt 1.
+        span.record("attempt", envelope.attempt + 1);
         let own_record = self.handler.deduplicates_itself();
         if !own_record {
             match self.inbox.seen(envelope.id).await {
@@ -290,10 +313,7 @@ impl<H: Handler> Runtime<H> {
         let deliveries = envelope.attempt + 1;
         match next {
             Next::Retry { level, delay } => {
-                tracing::warn!(
-                    queue = %self.queue.name, message_id = %envelope.id, attempt = deliveries,
-                    retry_in = ?delay, %error, "handler failed; retrying later"
-                );
+                tracing::warn!(retry_in = ?delay, %error, "handler failed; retrying later");
                 let mut again = envelope.clone();
                 again.attempt += 1;
                 let routing_key = self.topology.delay(&self.queue.name, level);
@@ -342,10 +362,7 @@ impl<H: Handler> Runtime<H> {
         error: &str,
         deliveries: u32,
     ) -> Result<(), Unsettled> {
-        tracing::error!(
-            queue = %self.queue.name, message_id = ?envelope.map(|e| e.id), attempts = deliveries,
-            %error, "message dead-lettered"
-        );
+        tracing::error!(attempts = deliveries, %error, "message dead-lettered");
         let routing_key = self.topology.dead(&self.queue.name);
         let id = envelope.map(|e| e.id.to_string()).unwrap_or_default();
         publisher
