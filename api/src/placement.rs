@@ -17,7 +17,15 @@ use crate::error::ApiError;
 
 pub const MAX_PAGE: i64 = 200;
 /// The `status` filter's values: `open` is waiting and claimed together.
-pub const STATUS_FILTERS: [&str; 6] = ["open", "waiting", "claimed", "placed", "failed", "all"];
+pub const STATUS_FILTERS: [&str; 7] = [
+    "open",
+    "waiting",
+    "claimed",
+    "placed",
+    "failed",
+    "cancelled",
+    "all",
+];
 
 #[derive(Debug, Serialize)]
 pub struct QueueEntry {
@@ -27,7 +35,8 @@ pub struct QueueEntry {
     pub store: String,
     pub store_name: String,
     pub reason: String,
-    /// `waiting` (nobody holds it), `claimed` (a live lease), `placed` or `failed`.
+    /// `waiting` (nobody holds it), `claimed` (a live lease), `placed`, `failed` or
+    /// `cancelled`.
     pub status: String,
     pub order_status: String,
     pub claimed_by: Option<String>,
@@ -156,7 +165,7 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> sqlx::Result<(Vec<QueueEntr
                 OR ($1 = 'open' AND mp.status = 'waiting')
                 OR ($1 = 'waiting' AND mp.status = 'waiting' AND NOT COALESCE(mp.lease_expires_at > now(), false))
                 OR ($1 = 'claimed' AND mp.status = 'waiting' AND COALESCE(mp.lease_expires_at > now(), false))
-                OR ($1 IN ('placed', 'failed') AND mp.status = $1))
+                OR ($1 IN ('placed', 'failed', 'cancelled') AND mp.status = $1))
            AND ($2::TEXT IS NULL OR mp.store_id = $2)
            AND ($3::TEXT IS NULL OR mp.reason = $3)
            AND ($4::BIGINT IS NULL OR mp.id > $4)

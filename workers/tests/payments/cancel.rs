@@ -36,6 +36,28 @@ async fn code(response: reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The statuses `GET /v1/ops/placements?status=` lists the order under.
+async fn listed(world: &World, status: &str, number: &str) -> Vec<String> {
+    let app = &world.env.app;
+    let page: Value = app
+        .client
+        .get(app.url(&format!("/v1/ops/placements?status={status}")))
+        .bearer_auth(&app.ops_key)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    page["placements"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page: {page}"))
+        .iter()
+        .filter(|entry| entry["order_number"] == number)
+        .map(|entry| entry["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The checkout's orders as (number, store).
 async fn orders_by_store(world: &World, id: &str) -> (String, String) {
     let rows: Vec<(String, String)> = sqlx::query_as(
@@ -117,6 +139,9 @@ async fn a_cancelled_order_leaves_the_manual_queue_and_is_not_captured() {
             .await
             .unwrap();
     assert_eq!((queue_status.as_str(), holder), ("cancelled", None));
+    // Ops find it under its own filter, and no longer among the open ones.
+    assert_eq!(listed(&world, "cancelled", &manual).await, ["cancelled"]);
+    assert!(listed(&world, "open", &manual).await.is_empty());
     let reclaim = post(
         &world,
         &bob,
