@@ -176,6 +176,9 @@ async fn every_template_arrives_with_its_content() {
     emit(&env, "payment.failed", &id, json!({"checkout_id": id, "reason": "Your card was declined.", "decline_code": "generic_decline"})).await;
     emit(&env, "order.placed", &id, json!({"checkout_id": id, "order_number": first, "store_id": "x", "store_order_number": "RTL-7781"})).await;
     emit(&env, "order.failed", &id, json!({"checkout_id": id, "order_number": second, "store_id": "x", "reason": "out_of_stock"})).await;
+    emit(&env, "order.cancelled", &id, json!({"checkout_id": id, "order_number": second, "store_id": "x", "reason": "ops: customer called"})).await;
+    // The payment job's own order.cancelled names no order: it only wakes settlement.
+    emit(&env, "order.cancelled", &id, json!({"checkout_id": id})).await;
     emit(&env, "order.shipped", &id, json!({"checkout_id": id, "order_number": first, "tracking_number": "1Z999AA10123456784", "carrier": "ups"})).await;
     emit(&env, "payment.refunded", &id, json!({"checkout_id": id, "order_number": first, "amount": 1250, "stripe_refund_id": "re_1"})).await;
     emit(
@@ -185,9 +188,13 @@ async fn every_template_arrives_with_its_content() {
         json!({"checkout_id": id, "captured": 26846, "currency": "usd"}),
     )
     .await;
-    let mails = wait_for_messages(&sink, 7).await;
+    let mails = wait_for_messages(&sink, 8).await;
     settle().await;
-    assert_eq!(sink.messages().len(), 7, "one email per event");
+    assert_eq!(
+        sink.messages().len(),
+        8,
+        "one email per event that names what it is about"
+    );
     let find = |prefix: &str| {
         mails
             .iter()
@@ -229,6 +236,16 @@ async fn every_template_arrives_with_its_content() {
         not_placed.text
     );
 
+    let cancelled = find("was cancelled");
+    assert!(cancelled.subject.contains("you will not be charged"));
+    for part in [&cancelled.text, &cancelled.html] {
+        assert!(part.contains(&second), "{part}");
+        assert!(
+            !part.contains("customer called"),
+            "ops' own reason is not the customer's to read: {part}"
+        );
+    }
+
     let shipped = find("has shipped");
     let link = "https://www.ups.com/track?tracknum=1Z999AA10123456784";
     assert!(shipped.text.contains(link), "{}", shipped.text);
@@ -248,7 +265,11 @@ async fn every_template_arrives_with_its_content() {
     let rows = env
         .scalar("SELECT count(*) FROM emails_sent WHERE state = 'sent'")
         .await;
-    assert_eq!(rows, 7);
+    assert_eq!(
+        rows, 8,
+        "and nothing claimed for the cancel that names no order"
+    );
+    assert_eq!(env.scalar("SELECT count(*) FROM emails_sent").await, 8);
     env.stop().await;
 }
 

@@ -59,6 +59,7 @@ pub fn emails() -> WorkQueue {
             "payment.failed",
             "order.placed",
             "order.failed",
+            crate::placement::cancel::CANCELLED,
             "order.shipped",
             "payment.refunded",
             "checkout.completed",

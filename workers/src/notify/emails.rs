@@ -25,6 +25,7 @@ pub fn template_for(event: &str) -> Option<&'static str> {
         "payment.failed" => "payment_failed",
         "order.placed" => "order_placed",
         "order.failed" => "order_failed",
+        "order.cancelled" => "order_cancelled",
         "order.shipped" => "order_shipped",
         "payment.refunded" => "refund_issued",
         "checkout.completed" => "receipt",
@@ -148,6 +149,12 @@ impl Handler for EmailWorker {
         let payload: Payload = serde_json::from_value(message.payload.clone()).map_err(|e| {
             HandlerError::Permanent(anyhow!("{} payload: {e}", message.message_type))
         })?;
+        if template == "order_cancelled" && payload.order_number.is_none() {
+            // The payment job's own `order.cancelled` (every order was cancelled while
+            // the payment was on its way) only wakes settlement: each cancel already
+            // told the customer about its order.
+            return Ok(());
+        }
         let about = match &payload.order_number {
             Some(number) => format!("order {number} of checkout {}", payload.checkout_id),
             None => format!("checkout {}", payload.checkout_id),
@@ -349,6 +356,7 @@ fn build(
     if [
         "order_placed",
         "order_failed",
+        "order_cancelled",
         "order_shipped",
         "refund_issued",
     ]

@@ -23,6 +23,8 @@ const FILES: &[(&str, &str)] = templates![
     "order_placed.html",
     "order_failed.txt",
     "order_failed.html",
+    "order_cancelled.txt",
+    "order_cancelled.html",
     "order_shipped.txt",
     "order_shipped.html",
     "refund_issued.txt",
