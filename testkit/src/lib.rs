@@ -6,6 +6,7 @@
 //! dropped whenever a test asks for a database, so repeated runs do not fill the disk.
 
 pub mod broker;
+pub mod logs;
 pub mod procs;
 pub mod smtp;
 pub mod test_handler;

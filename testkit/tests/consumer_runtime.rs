@@ -3,10 +3,11 @@
 //! acks in runs that a slow message does not hold up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cartwright_testkit::broker::{self, QueueEnv, SHARED_BROKER, eventually};
+use cartwright_testkit::logs::Captured;
 use cartwright_testkit::test_handler::{self, Behaviour, TestHandler};
 use chrono::{DateTime, Utc};
 
@@ -267,33 +268,11 @@ async fn a_slow_message_does_not_hold_up_the_ones_behind_it() {
     env.stop().await;
 }
 
-/// A log sink the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Whoever is paged reads one line and knows which message, of which checkout, on
 /// which queue and at which attempt it is about, without each handler saying so.
 #[tokio::test]
 async fn every_line_logged_for_a_message_names_the_message() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("info,lapin=warn")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("this test's own subscriber (nextest runs each test in its own process)");
+    let captured = Captured::install();
     let mut env = QueueEnv::new(SHARED_BROKER).await;
     env.spawn_handler(TestHandler {
         behaviour: Behaviour::FailFirst(1),
@@ -305,7 +284,7 @@ async fn every_line_logged_for_a_message_names_the_message() {
     })
     .await;
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     let retried = logs
         .lines()
         .find(|line| line.contains("handler failed; retrying later"))

@@ -1,13 +1,13 @@
 //! The email worker against a real SMTP server (aiosmtpd, testkit/smtp_sink.py), fed
 //! through the outbox and the relay like production.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cartwright_shared::money::Minor;
 use cartwright_shared::outbox;
 use cartwright_shared::queue::work_queues;
 use cartwright_testkit::broker::{self, QueueEnv, RabbitNode, eventually};
+use cartwright_testkit::logs::Captured;
 use cartwright_testkit::smtp::{SmtpSink, read_eml_dir};
 use cartwright_testkit::{config, demo_checkout};
 use cartwright_workers::notify;
@@ -412,39 +412,11 @@ async fn without_an_smtp_server_emails_are_eml_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// What this test process logs, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// The logs say which checkout an email was about, never the person: not their
 /// address, not their name.
 #[tokio::test]
 async fn the_logs_name_the_checkout_not_the_customer() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("info,lapin=warn")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("this test's own subscriber (nextest runs each test in its own process)");
+    let captured = Captured::install();
     let Setup { env, sink, _node } = setup().await;
     let mut body = demo_checkout();
     body["customer"]["email"] = json!("prudence.probe@example.com");
