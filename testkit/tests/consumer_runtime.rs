@@ -2,8 +2,8 @@
 //! delays, dead letters after the maximum attempts, replay, unparseable messages, and
 //! acks in runs that a slow message does not hold up.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cartwright_testkit::broker::{self, QueueEnv, SHARED_BROKER, eventually};
