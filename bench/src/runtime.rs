@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cartwright_bench::results::{self, Consumer, Consumers, InboxStatements};
 use cartwright_shared::config::Config;
-use cartwright_shared::queue::broker::{self, Outgoing, Publisher};
+use cartwright_shared::queue::broker::{self, Outgoing, Publisher, SharedConnection};
 use cartwright_shared::queue::envelope::Envelope;
 use cartwright_shared::queue::handler::{self, Context, Handler, HandlerError};
 use cartwright_shared::queue::topology::{self, Topology};
@@ -147,15 +147,17 @@ impl Bench {
         self.fill(&self.topology.work(&queue.name)).await?;
         let handled = Arc::new(AtomicU64::new(0));
         let (stop, shutdown) = Shutdown::manual();
-        let mut broker = self.config.broker.clone();
-        broker.prefetch = prefetch;
+        let mut config = self.config.broker.clone();
+        config.prefetch = prefetch;
+        let broker = SharedConnection::new(&config, "bench-runtime");
         let started = Instant::now();
         let runtime = tokio::spawn({
             let handler = Noop {
                 queue: queue.clone(),
                 handled: handled.clone(),
             };
-            let (pool, topology) = (self.pool.clone(), self.topology.clone());
+            let (pool, topology, broker) =
+                (self.pool.clone(), self.topology.clone(), broker.clone());
             async move { handler::run(handler, pool, &broker, topology, shutdown).await }
         });
         // Done is the last inbox row committed. Counting the inbox all along would
@@ -171,6 +173,7 @@ impl Bench {
         let per_second = self.messages as f64 / started.elapsed().as_secs_f64();
         let _ = stop.send(true);
         runtime.await?;
+        broker.close().await;
         let inbox = self.inbox_statements(&queue.name);
         topology::delete_queues(&self.connection, self.topology.queues_of(&queue.name)).await;
         sqlx::query("DELETE FROM inbox WHERE consumer = $1")

@@ -235,6 +235,8 @@ pub struct QueueEnv {
     pub config: Config,
     pub topology: Topology,
     pub vars: Vec<(String, String)>,
+    /// The connection the spawned consumers share, as in a worker process.
+    consumers: cartwright_shared::queue::broker::SharedConnection,
     stop: tokio::sync::watch::Sender<bool>,
     shutdown: cartwright_shared::shutdown::Shutdown,
     tasks: tokio::task::JoinSet<()>,
@@ -259,6 +261,8 @@ impl QueueEnv {
         let app = crate::TestApp::spawn_with(&extra).await;
         let config = broker_config(&app.database_url, &vars);
         let topology = topology(&config.broker);
+        let consumers =
+            cartwright_shared::queue::broker::SharedConnection::new(&config.broker, "test");
         let (stop, shutdown) = cartwright_shared::shutdown::Shutdown::manual();
         crate::test_handler::create_tables(&app.pool).await;
         Self {
@@ -266,6 +270,7 @@ impl QueueEnv {
             config,
             topology,
             vars,
+            consumers,
             stop,
             shutdown,
             tasks: tokio::task::JoinSet::new(),
@@ -285,7 +290,7 @@ impl QueueEnv {
         self.tasks
             .spawn(cartwright_shared::queue::dead_letters::archive(
                 self.app.pool.clone(),
-                self.config.broker.clone(),
+                self.consumers.clone(),
                 self.topology.clone(),
                 vec![crate::test_handler::queue()],
                 self.shutdown.clone(),
@@ -300,7 +305,7 @@ impl QueueEnv {
         self.tasks
             .spawn(cartwright_shared::queue::dead_letters::archive(
                 self.app.pool.clone(),
-                self.config.broker.clone(),
+                self.consumers.clone(),
                 self.topology.clone(),
                 queues,
                 self.shutdown.clone(),
@@ -309,7 +314,7 @@ impl QueueEnv {
 
     pub fn spawn_handler<H: cartwright_shared::queue::handler::Handler>(&mut self, handler: H) {
         let pool = self.app.pool.clone();
-        let broker = self.config.broker.clone();
+        let broker = self.consumers.clone();
         let topology = self.topology.clone();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
@@ -382,6 +387,7 @@ impl QueueEnv {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.consumers.close().await;
         let url = self
             .vars
             .iter()

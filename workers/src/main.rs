@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use cartwright_shared::queue::broker::SharedConnection;
 use cartwright_shared::queue::topology::Topology;
 use cartwright_shared::queue::{dead_letters, relay, work_queues};
 use cartwright_shared::shutdown::Shutdown;
@@ -60,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let ctx = WorkerContext {
         pool,
         topology: Topology::new(&config.broker),
+        broker: SharedConnection::new(&config.broker, "cartwright-workers"),
         config: Arc::new(config),
         shutdown: Shutdown::on_signals(),
     };
@@ -86,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     if runs(Worker::DeadLetters) {
         tasks.spawn(dead_letters::archive(
             ctx.pool.clone(),
-            ctx.config.broker.clone(),
+            ctx.broker.clone(),
             ctx.topology.clone(),
             work_queues::all(),
             ctx.shutdown.clone(),
@@ -112,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         tasks.spawn(placement_browser::run(ctx.clone()));
     }
     while tasks.join_next().await.is_some() {}
+    ctx.broker.close().await;
     tracing::info!("workers stopped");
     Ok(())
 }

@@ -19,7 +19,7 @@ pub async fn run(ctx: WorkerContext) {
     cartwright_shared::queue::handler::run(
         ManualIntake,
         ctx.pool,
-        &ctx.config.broker,
+        &ctx.broker,
         ctx.topology,
         ctx.shutdown,
     )

@@ -20,7 +20,7 @@ pub async fn run(ctx: WorkerContext) {
     cartwright_shared::queue::handler::run(
         Router,
         ctx.pool,
-        &ctx.config.broker,
+        &ctx.broker,
         ctx.topology,
         ctx.shutdown,
     )

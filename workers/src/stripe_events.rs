@@ -255,7 +255,7 @@ pub async fn run(ctx: WorkerContext) {
                 cartwright_shared::queue::handler::run(
                     StripeEvents { stripe },
                     ctx.pool.clone(),
-                    &ctx.config.broker,
+                    &ctx.broker,
                     ctx.topology,
                     ctx.shutdown.clone(),
                 ),

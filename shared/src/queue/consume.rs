@@ -1,7 +1,8 @@
-//! The consuming loop under every consumer: connect (retrying while the broker is
-//! away), declare, consume with a bounded prefetch and as many deliveries in flight,
-//! settle each delivery as its processing says, reconnect when the connection drops, and
-//! on shutdown stop taking deliveries and finish those in flight before closing.
+//! The consuming loop under every consumer: open its channels on the process's shared
+//! connection (which reconnects while the broker is away), declare, consume with a
+//! bounded prefetch and as many deliveries in flight, settle each delivery as its
+//! processing says, start again when the channel or connection drops, and on shutdown
+//! stop taking deliveries and finish those in flight before closing its channel.
 //!
 //! Acks go out in runs ([`Acks`]): one `basic.ack` with `multiple` settles every
 //! finished delivery up to the oldest one still in flight. A quorum queue writes each
@@ -9,6 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::message::Delivery;
@@ -19,9 +21,13 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::sync::{Semaphore, mpsc};
 
-use super::broker::{self, Publisher};
-use crate::config::BrokerConfig;
+use super::broker::{Publisher, SharedConnection};
 use crate::shutdown::Shutdown;
+
+/// How long a consumer waits before it opens its channels again on a connection that is
+/// still up: what closed them (a queue declared with other arguments) would close them
+/// again at once.
+const CHANNEL_RETRY: Duration = Duration::from_secs(1);
 
 /// What becomes of a delivery once it has been processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,25 +61,29 @@ enum Ended {
 }
 
 pub async fn run<P: Process>(
-    config: &BrokerConfig,
+    broker: &SharedConnection,
     spec: Spec,
     processor: Arc<P>,
     mut shutdown: Shutdown,
 ) {
     loop {
-        let Some(connection) = broker::connect(config, &spec.queue, &mut shutdown).await else {
+        let Some(connection) = broker.get(&mut shutdown).await else {
             return;
         };
         tracing::info!(queue = %spec.queue, "consuming");
         match session(&connection, &spec, &processor, &mut shutdown).await {
             Ended::Shutdown => {
-                let _ = connection.close(200, "shutdown".into()).await;
                 tracing::info!(queue = %spec.queue, "consumer stopped");
                 return;
             }
             Ended::Lost(reason) => {
-                tracing::warn!(queue = %spec.queue, %reason, "connection lost; reconnecting");
-                let _ = connection.close(200, "reconnecting".into()).await;
+                tracing::warn!(queue = %spec.queue, %reason, "consumer lost its channel; starting again");
+                if connection.status().connected() {
+                    tokio::select! {
+                        () = tokio::time::sleep(CHANNEL_RETRY) => {}
+                        () = shutdown.requested() => return,
+                    }
+                }
             }
         }
     }
@@ -148,6 +158,10 @@ async fn session<P: Process>(
                 if let Ok(first) = settle.try_recv() {
                     let _ = acks.settle(&channel, first, &mut settle).await;
                 }
+                // Closing waits for the broker's close-ok, so the acks above have reached
+                // it before the process closes the connection.
+                let _ = channel.close(200, "shutdown".into()).await;
+                let _ = publisher.channel().close(200, "shutdown".into()).await;
                 return Ended::Shutdown;
             }
         }

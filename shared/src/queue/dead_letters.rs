@@ -14,18 +14,17 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::broker::{Publisher, read_header};
+use super::broker::{Publisher, SharedConnection, read_header};
 use super::consume::{self, Process, Settle, Spec};
 use super::envelope::Envelope;
 use super::topology::Topology;
 use super::work_queues::WorkQueue;
-use crate::config::BrokerConfig;
 use crate::shutdown::Shutdown;
 
 /// Archives every work queue's dead letters until shutdown.
 pub async fn archive(
     pool: PgPool,
-    config: BrokerConfig,
+    broker: SharedConnection,
     topology: Topology,
     queues: Vec<WorkQueue>,
     shutdown: Shutdown,
@@ -40,9 +39,9 @@ pub async fn archive(
             topology: topology.clone(),
             queue,
         });
-        let config = config.clone();
+        let broker = broker.clone();
         let shutdown = shutdown.clone();
-        async move { consume::run(&config, spec, archiver, shutdown).await }
+        async move { consume::run(&broker, spec, archiver, shutdown).await }
     });
     futures::future::join_all(consumers).await;
 }

@@ -16,14 +16,15 @@ use tracing::Instrument;
 use tracing::field::{Empty, display};
 use uuid::Uuid;
 
-use super::broker::{Outgoing, PublishError, Publisher, header_text, read_header};
+use super::broker::{
+    Outgoing, PublishError, Publisher, SharedConnection, header_text, read_header,
+};
 use super::consume::{self, Process, Settle, Spec};
 use super::envelope::Envelope;
 use super::inbox::{self, Inbox, InboxError};
 use super::retry::{Next, RetryPolicy};
 use super::topology::Topology;
 use super::work_queues::WorkQueue;
-use crate::config::BrokerConfig;
 use crate::shutdown::Shutdown;
 
 /// How a handler failed, which decides what happens to the message.
@@ -164,10 +165,11 @@ struct Runtime<H> {
 pub async fn run<H: Handler>(
     handler: H,
     pool: PgPool,
-    config: &BrokerConfig,
+    broker: &SharedConnection,
     topology: Topology,
     shutdown: Shutdown,
 ) {
+    let config = broker.config();
     let queue = handler.queue();
     let policy = handler.retry_policy(RetryPolicy {
         delays: config.retry_delays.clone(),
@@ -186,7 +188,7 @@ pub async fn run<H: Handler>(
         queue,
         policy,
     });
-    consume::run(config, spec, runtime, shutdown).await;
+    consume::run(broker, spec, runtime, shutdown).await;
 }
 
 impl<H: Handler> Process for Runtime<H> {

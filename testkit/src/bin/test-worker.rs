@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cartwright_shared::config::Config;
+use cartwright_shared::queue::broker::SharedConnection;
 use cartwright_shared::queue::{handler, topology::Topology};
 use cartwright_shared::shutdown::Shutdown;
 use cartwright_shared::{db, telemetry};
@@ -22,13 +23,8 @@ async fn main() -> anyhow::Result<()> {
         behaviour: Behaviour::Slow(Duration::from_millis(slow_ms)),
     };
     let topology = Topology::new(&config.broker);
-    handler::run(
-        handler,
-        pool,
-        &config.broker,
-        topology,
-        Shutdown::on_signals(),
-    )
-    .await;
+    let broker = SharedConnection::new(&config.broker, "test-worker");
+    handler::run(handler, pool, &broker, topology, Shutdown::on_signals()).await;
+    broker.close().await;
     Ok(())
 }

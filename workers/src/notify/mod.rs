@@ -80,24 +80,10 @@ pub fn build(
 
 /// Runs the email worker until shutdown.
 pub async fn run_emails(ctx: WorkerContext, worker: emails::EmailWorker) {
-    handler::run(
-        worker,
-        ctx.pool,
-        &ctx.config.broker,
-        ctx.topology,
-        ctx.shutdown,
-    )
-    .await;
+    handler::run(worker, ctx.pool, &ctx.broker, ctx.topology, ctx.shutdown).await;
 }
 
 /// Runs the alert worker until shutdown.
 pub async fn run_alerts(ctx: WorkerContext, worker: alerts::AlertWorker) {
-    handler::run(
-        worker,
-        ctx.pool,
-        &ctx.config.broker,
-        ctx.topology,
-        ctx.shutdown,
-    )
-    .await;
+    handler::run(worker, ctx.pool, &ctx.broker, ctx.topology, ctx.shutdown).await;
 }

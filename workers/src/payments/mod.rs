@@ -71,7 +71,7 @@ pub async fn run(ctx: WorkerContext) {
             cartwright_shared::queue::handler::run(
                 Payments { stripe },
                 ctx.pool,
-                &ctx.config.broker,
+                &ctx.broker,
                 ctx.topology,
                 ctx.shutdown,
             )

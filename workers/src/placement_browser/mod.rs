@@ -292,7 +292,7 @@ pub async fn run(ctx: WorkerContext) {
     handler::run(
         worker.clone(),
         ctx.pool.clone(),
-        &ctx.config.broker,
+        &ctx.broker,
         ctx.topology.clone(),
         ctx.shutdown.clone(),
     )
