@@ -91,6 +91,9 @@ pub struct PlacementConfig {
     pub lease: Duration,
     /// How often the scheduler returns expired claims to the queue.
     pub sweep_interval: Duration,
+    /// At most one notice to ops per this long that orders wait in the manual queue;
+    /// `None` (0) sends none.
+    pub queue_notify_interval: Option<Duration>,
     /// Which company payment card ops buy with: a reference (a vault entry's name),
     /// never card data.
     pub card_reference: String,
@@ -248,6 +251,10 @@ impl Config {
                 sweep_interval: Duration::from_secs(
                     env.positive("PLACEMENT_SWEEP_INTERVAL_SECS", 30)?,
                 ),
+                queue_notify_interval: match env.parse("OPS_QUEUE_NOTIFY_SECS", 300u64)? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
                 card_reference: env.string(
                     "PLACEMENT_CARD_REFERENCE",
                     "company card \"Ops Visa\" (vault: ops/cards/primary)",

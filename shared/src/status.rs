@@ -44,6 +44,7 @@ pub mod actor {
     pub const PLACEMENT_ROUTER: &str = "system:placement-router";
     pub const PLACEMENT_MANUAL: &str = "system:placement-manual";
     pub const PLACEMENT_SWEEP: &str = "system:placement-sweep";
+    pub const QUEUE_NOTICE: &str = "system:queue-notice";
 
     pub fn api_key(principal: &str) -> String {
         format!("key:{principal}")

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cartwright_shared::placement::manual_queue;
+use cartwright_shared::placement::{manual_queue, queue_notice};
 use cartwright_shared::reservations;
 use cartwright_shared::retention::{self, Retention};
 use cartwright_shared::shutdown::Shutdown;
@@ -15,6 +15,9 @@ use crate::payments::{deadline, stripe::Stripe};
 
 /// How often the capture-deadline guard looks for authorizations about to lapse.
 const CAPTURE_GUARD_EVERY: Duration = Duration::from_secs(300);
+/// How often the scheduler asks whether a manual-queue notice is due: an order that
+/// enters a queue quiet for longer than the notice period is told within this long.
+const QUEUE_NOTICE_CHECK_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn run(ctx: WorkerContext) {
     let reaper_every = ctx.config.reservations.reaper_interval;
@@ -22,7 +25,12 @@ pub async fn run(ctx: WorkerContext) {
     tracing::info!(
         reaper_secs = reaper_every.as_secs(),
         lease_sweep_secs = sweep_every.as_secs(),
-        "scheduler started: reservation reaper, placement lease sweep, capture-deadline guard, retention"
+        queue_notice_secs = ctx
+            .config
+            .placement
+            .queue_notify_interval
+            .map(|d| d.as_secs()),
+        "scheduler started: reservation reaper, placement lease sweep, capture-deadline guard, retention, manual-queue notices"
     );
     let stripe = match Stripe::new(&ctx.config.stripe) {
         Ok(stripe) => stripe,
@@ -33,6 +41,7 @@ pub async fn run(ctx: WorkerContext) {
     };
     let pool = ctx.pool;
     let retention = ctx.config.retention.clone();
+    let notice_period = ctx.config.placement.queue_notify_interval;
     tokio::join!(
         every(
             reaper_every,
@@ -47,10 +56,29 @@ pub async fn run(ctx: WorkerContext) {
         every(CAPTURE_GUARD_EVERY, ctx.shutdown.clone(), || {
             capture_deadline(&pool, &stripe)
         }),
-        every(RETENTION_EVERY, ctx.shutdown, || purge_old_rows(
+        every(RETENTION_EVERY, ctx.shutdown.clone(), || purge_old_rows(
             &pool, &retention
         )),
+        async {
+            if let Some(period) = notice_period {
+                every(period.min(QUEUE_NOTICE_CHECK_EVERY), ctx.shutdown, || {
+                    notify_orders_waiting(&pool, period)
+                })
+                .await;
+            }
+        },
     );
+}
+
+/// Tells ops, at most once per `period`, that orders have entered the manual queue.
+pub async fn notify_orders_waiting(pool: &PgPool, period: Duration) {
+    match queue_notice::notify_if_due(pool, period, actor::QUEUE_NOTICE).await {
+        Ok(Some(waiting)) => {
+            tracing::info!(waiting, "told ops that orders wait in the manual queue")
+        }
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "manual-queue notice failed"),
+    }
 }
 
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);

@@ -321,3 +321,119 @@ async fn an_ops_alert_is_emailed_and_posted_once() {
     );
     env.stop().await;
 }
+
+/// Orders entering the manual queue reach ops as one notice per period listing what
+/// waits: two orders make one email; a third inside the period waits for the period to
+/// pass; a quiet queue sends nothing more. The scheduler's check runs far more often than
+/// the period, as in production.
+#[tokio::test]
+async fn orders_entering_the_manual_queue_reach_ops_once_per_period() {
+    use cartwright_shared::placement::queue_notice;
+    use cartwright_workers::scheduler;
+
+    const PERIOD: Duration = Duration::from_secs(4);
+    const SUBJECT: &str = "Ops alert: orders_waiting (manual_queue)";
+    // The demo checkouts may also bring low-stock alerts: only the notices count here.
+    let notices = |sink: &SmtpSink| -> Vec<Vec<u8>> {
+        sink.messages()
+            .into_iter()
+            .filter(|raw| {
+                mailparse::parse_mail(raw)
+                    .unwrap()
+                    .headers
+                    .iter()
+                    .any(|h| h.get_key_ref() == "Subject" && h.get_value() == SUBJECT)
+            })
+            .collect()
+    };
+    let sink = SmtpSink::start().await;
+    let (hook_url, hooks) = webhook_receiver().await;
+    let (_node, mut env) = alert_worker(&sink, hook_url).await;
+    let first = env.app.manual_queue_order("notice-1").await;
+    let second = env.app.manual_queue_order("notice-2").await;
+    env.spawn_task(|pool, shutdown| async move {
+        scheduler::every(Duration::from_millis(100), shutdown, || {
+            scheduler::notify_orders_waiting(&pool, PERIOD)
+        })
+        .await;
+    });
+    eventually(WAIT, "the first notice", || async {
+        notices(&sink).len() == 1
+    })
+    .await;
+    let third = env.app.manual_queue_order("notice-3").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(notices(&sink).len(), 1, "a second notice inside the period");
+    eventually(
+        WAIT,
+        "the second notice, once the period is over",
+        || async { notices(&sink).len() == 2 },
+    )
+    .await;
+    // Nothing new enters: nothing more is sent, however often the check runs.
+    tokio::time::sleep(PERIOD + Duration::from_secs(1)).await;
+
+    assert_eq!(notices(&sink).len(), 2);
+    let bodies: Vec<Value> = hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap())
+        .filter(|body| body["kind"] == queue_notice::KIND)
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    let listed = |body: &Value| -> Vec<(String, bool)> {
+        body["detail"]["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["order_number"].as_str().unwrap().to_owned(),
+                    o["new"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(bodies[0]["target"], queue_notice::TARGET);
+    assert_eq!(
+        listed(&bodies[0]),
+        [(first.clone(), true), (second.clone(), true)]
+    );
+    assert_eq!(bodies[0]["detail"]["waiting"], 2);
+    assert_eq!(
+        listed(&bodies[1]),
+        [
+            (first.clone(), false),
+            (second, false),
+            (third.clone(), true)
+        ]
+    );
+    assert_eq!(bodies[1]["detail"]["new"], 1);
+    assert!(
+        bodies[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 orders wait in the manual queue, 1 new since the last notice"),
+        "{}",
+        bodies[1]["message"]
+    );
+    // The email names the orders too.
+    let raw = &notices(&sink)[1];
+    let mail = mailparse::parse_mail(raw).unwrap();
+    let text = mail
+        .subparts
+        .first()
+        .map_or_else(|| mail.get_body().unwrap(), |part| part.get_body().unwrap());
+    assert!(text.contains(&first) && text.contains(&third), "{text}");
+    // The period held between the two, by the database's clock.
+    let apart: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(at) - min(at))::float8 FROM ops_audit
+         WHERE action = 'alert.orders_waiting'",
+    )
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert!(apart >= PERIOD.as_secs_f64(), "notices {apart} s apart");
+    env.stop().await;
+}

@@ -102,7 +102,7 @@ async fn queue_row(
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (order_number) DO UPDATE SET status = 'waiting', reason = EXCLUDED.reason,
              queued_at = now(), claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
-             resolved_at = NULL, resolved_by = NULL, failure_reason = NULL
+             resolved_at = NULL, resolved_by = NULL, failure_reason = NULL, ops_notified_at = NULL
          WHERE $5 OR manual_placements.status <> 'waiting'",
     )
     .bind(&message.order_number)

@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod manual_queue;
+pub mod queue_notice;
 pub mod route;
 pub mod tolerance;
 
