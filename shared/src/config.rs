@@ -414,6 +414,13 @@ mod tests {
         assert!(
             Config::from_lookup(|n| (n == "PLACEMENT_LEASE_SECS").then(|| "0".into())).is_err()
         );
+        assert_eq!(
+            config.placement.queue_notify_interval,
+            Some(Duration::from_secs(300))
+        );
+        let quiet = Config::from_lookup(|n| (n == "OPS_QUEUE_NOTIFY_SECS").then(|| "0".into()))
+            .expect("0 turns the notices off");
+        assert_eq!(quiet.placement.queue_notify_interval, None);
     }
 
     #[test]
